@@ -1,0 +1,50 @@
+//! Settings that belong to the node process rather than to any tenant: its identity and its admin port.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// Who this node is. The id goes into every op stamp, so it must be unique within a cluster and stable
+/// across restarts; the name is what clients see as the server they are connected to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node id, 1..=999, unique in the cluster (it breaks ties between equal Lamport counters).
+    pub id: u32,
+    /// Server name shown to clients (hostname-like, with at least one `.`); a tenant may override it.
+    pub name: String,
+    /// Free text shown in LINKS and similar replies.
+    pub description: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            id: 1,
+            name: "irc.latticed.local".to_owned(),
+            description: "latticed IRC server".to_owned(),
+        }
+    }
+}
+
+/// The HTTP admin endpoint: `/metrics`, `/healthz` and `/readyz` for monitoring, `/admin/*` for operators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address the admin HTTP server binds; loopback by default so nothing is exposed unasked.
+    pub listen: SocketAddr,
+    /// Bearer token required by `/admin/*` (at least 16 characters); metrics and health checks need
+    /// none. `None` means no token is configured, and the node refuses `/admin/*` rather than serve
+    /// it unauthenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6680),
+            token: None,
+        }
+    }
+}
