@@ -1,0 +1,481 @@
+//! Turning applied ops into the lines local clients see.
+//!
+//! Rendering works from the op and the [`Change`]s its application produced, never from the command
+//! that caused it, so an op from another node renders exactly like a local one.
+
+use std::collections::HashSet;
+
+use latticed_crdt::{Change, LeaveCause, MessageKind, MessageTarget, Op, OpBody, Uid};
+use latticed_proto::{numeric, Message, Tag};
+
+use crate::caps::Caps;
+use crate::outgoing::Outgoing;
+use crate::tenant::{Core, Outbox};
+
+/// Deliver everything `op` made visible to the local clients it concerns.
+pub fn render(core: &mut Core, op: &Op, changes: &[Change], outbox: &mut Outbox) {
+    if let OpBody::Message { .. } = &op.body {
+        deliver_message(core, op, outbox);
+        return;
+    }
+    for change in changes {
+        render_change(core, op, change, outbox);
+    }
+}
+
+fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox) {
+    match change {
+        Change::UserArrived { uid } => {
+            if let Some(user) = core.state.user(*uid) {
+                let mask = format!("{}!{}@{}", user.nick, user.user, user.host);
+                notify_monitors(core, &user.nick.clone(), Some(&mask), outbox);
+            }
+        }
+        Change::UserDeparted {
+            uid,
+            nick,
+            user,
+            host,
+            channels,
+            reason,
+        } => {
+            let mut recipients = HashSet::new();
+            for name in channels {
+                if let Some(channel) = core.state.channel(name) {
+                    recipients.extend(channel.members().map(|(m, _)| m));
+                }
+            }
+            let msg = Message::new("QUIT")
+                .with_source(format!("{nick}!{user}@{host}"))
+                .with_param(reason.clone());
+            send_to(
+                core,
+                outbox,
+                recipients.into_iter().filter(|m| m != uid),
+                msg,
+                op.wall_ms,
+            );
+            forget_monitor(core, *uid);
+            core.invites.retain(|(_, invitee)| invitee != uid);
+            notify_monitors(core, nick, None, outbox);
+        }
+        Change::NickChanged { uid, old, new } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let msg = Message::new("NICK")
+                .with_source(format!("{old}!{}@{}", user.user, user.host))
+                .with_param(new.clone());
+            let mask = format!("{new}!{}@{}", user.user, user.host);
+            let mut recipients = core.local_neighbours(*uid);
+            recipients.push(*uid);
+            send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+            notify_monitors(core, old, None, outbox);
+            notify_monitors(core, new, Some(&mask), outbox);
+        }
+        Change::AwayChanged { uid } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let mut msg = Message::new("AWAY").with_source(crate::tenant::user_mask(user));
+            if let Some(text) = &user.away {
+                msg = msg.with_param(text.clone());
+            }
+            let recipients = with_cap(core, core.local_neighbours(*uid), Caps::AWAY_NOTIFY);
+            send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+        }
+        Change::RealnameChanged { uid } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let msg = Message::new("SETNAME")
+                .with_source(crate::tenant::user_mask(user))
+                .with_param(user.realname.clone());
+            let mut recipients = core.local_neighbours(*uid);
+            recipients.push(*uid);
+            let recipients = with_cap(core, recipients, Caps::SETNAME);
+            send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+        }
+        Change::HostChanged {
+            uid,
+            old_user,
+            old_host,
+        } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let msg = Message::new("CHGHOST")
+                .with_source(format!("{}!{old_user}@{old_host}", user.nick))
+                .with_param(user.user.clone())
+                .with_param(user.host.clone());
+            let mut recipients = core.local_neighbours(*uid);
+            recipients.push(*uid);
+            let recipients = with_cap(core, recipients, Caps::CHGHOST);
+            send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+        }
+        Change::AccountChanged { uid } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let msg = Message::new("ACCOUNT")
+                .with_source(crate::tenant::user_mask(user))
+                .with_param(user.account.clone().unwrap_or_else(|| "*".into()));
+            let recipients = with_cap(core, core.local_neighbours(*uid), Caps::ACCOUNT_NOTIFY);
+            send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+        }
+        Change::UserModeChanged { uid, mode, on } => {
+            let Some(user) = core.state.user(*uid) else {
+                return;
+            };
+            let msg = Message::new("MODE")
+                .with_source(user.nick.clone())
+                .with_param(user.nick.clone())
+                .with_param(format!("{}{mode}", if *on { '+' } else { '-' }));
+            send_to(core, outbox, std::iter::once(*uid), msg, op.wall_ms);
+        }
+        Change::Joined { channel, uid } => render_join(core, op, channel, *uid, outbox),
+        Change::Left { channel, uid } => render_leave(core, op, channel, *uid, outbox),
+        Change::PrefixChanged {
+            channel,
+            uid,
+            mode,
+            on,
+        } => {
+            let Some(target) = core.state.user(*uid).map(|u| u.nick.clone()) else {
+                return;
+            };
+            render_mode(core, op, channel, &[(*on, *mode, Some(target))], outbox);
+        }
+        Change::ChannelFlagChanged { channel, mode, on } => {
+            render_mode(core, op, channel, &[(*on, *mode, None)], outbox);
+        }
+        Change::KeyChanged { channel } => {
+            let key = core
+                .state
+                .channel(channel)
+                .and_then(|c| c.key().map(str::to_owned));
+            let change = match key {
+                Some(k) => (true, 'k', Some(k)),
+                None => (false, 'k', None),
+            };
+            render_mode(core, op, channel, &[change], outbox);
+        }
+        Change::LimitChanged { channel } => {
+            let limit = core.state.channel(channel).and_then(|c| c.limit());
+            let change = match limit {
+                Some(l) => (true, 'l', Some(l.to_string())),
+                None => (false, 'l', None),
+            };
+            render_mode(core, op, channel, &[change], outbox);
+        }
+        Change::ListChanged {
+            channel,
+            kind,
+            mask,
+            added,
+        } => {
+            let letter = crate::modes::list_letter(*kind);
+            render_mode(
+                core,
+                op,
+                channel,
+                &[(*added, letter, Some(mask.clone()))],
+                outbox,
+            );
+        }
+        Change::TopicChanged { channel } => {
+            let OpBody::SetTopic { setter, .. } = &op.body else {
+                return;
+            };
+            let Some(chan) = core.state.channel(channel) else {
+                return;
+            };
+            let text = chan.topic().map(|t| t.text.clone()).unwrap_or_default();
+            let msg = Message::new("TOPIC")
+                .with_source(setter.clone())
+                .with_param(chan.name.clone())
+                .with_param(text);
+            let members: Vec<Uid> = chan.members().map(|(m, _)| m).collect();
+            send_to(core, outbox, members.into_iter(), msg, op.wall_ms);
+        }
+    }
+}
+
+fn render_join(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut Outbox) {
+    let Some(user) = core.state.user(uid) else {
+        return;
+    };
+    let Some(chan) = core.state.channel(channel) else {
+        return;
+    };
+    let mask = crate::tenant::user_mask(user);
+    let account = user.account.clone();
+    let away = user.away.clone();
+    let plain = Message::new("JOIN")
+        .with_source(mask.clone())
+        .with_param(chan.name.clone());
+    let extended = plain
+        .clone()
+        .with_param(account.clone().unwrap_or_else(|| "*".into()))
+        .with_param(user.realname.clone());
+    let members: Vec<Uid> = chan.members().map(|(m, _)| m).collect();
+    let mut plain = Outgoing::new(plain, op.wall_ms).account(account.clone());
+    let mut extended = Outgoing::new(extended, op.wall_ms).account(account.clone());
+    let mut away_line = away.map(|text| {
+        Outgoing::new(
+            Message::new("AWAY").with_source(mask).with_param(text),
+            op.wall_ms,
+        )
+    });
+    for member in members {
+        let caps = core.caps_of(member);
+        let line = if caps.has(Caps::EXTENDED_JOIN) {
+            extended.for_caps(caps)
+        } else {
+            plain.for_caps(caps)
+        };
+        core.deliver(outbox, member, line);
+        if member != uid && caps.has(Caps::AWAY_NOTIFY) {
+            if let Some(away) = &mut away_line {
+                core.deliver(outbox, member, away.for_caps(caps));
+            }
+        }
+    }
+}
+
+fn render_leave(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut Outbox) {
+    let OpBody::Leave { cause, .. } = &op.body else {
+        return;
+    };
+    let Some(user) = core.state.user(uid) else {
+        return;
+    };
+    let mut recipients: Vec<Uid> = core
+        .state
+        .channel(channel)
+        .map(|c| c.members().map(|(m, _)| m).collect())
+        .unwrap_or_default();
+    recipients.push(uid);
+    let display = core
+        .state
+        .channel(channel)
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| channel.to_owned());
+    let msg = match cause {
+        LeaveCause::Part { reason } => {
+            let msg = Message::new("PART")
+                .with_source(crate::tenant::user_mask(user))
+                .with_param(display);
+            match reason {
+                Some(r) => msg.with_param(r.clone()),
+                None => msg,
+            }
+        }
+        LeaveCause::Kick { by, reason } => {
+            let source = core
+                .mask_of(*by)
+                .unwrap_or_else(|| core.server_name.clone());
+            Message::new("KICK")
+                .with_source(source)
+                .with_param(display)
+                .with_param(user.nick.clone())
+                .with_param(reason.clone())
+        }
+    };
+    send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
+}
+
+/// One MODE line for several changes to a channel, sent to its local members. Each change is
+/// `(adding, letter, argument)`. The source is the op's `by` user, or the server.
+pub fn render_mode(
+    core: &mut Core,
+    op: &Op,
+    channel: &str,
+    changes: &[(bool, char, Option<String>)],
+    outbox: &mut Outbox,
+) {
+    let Some(chan) = core.state.channel(channel) else {
+        return;
+    };
+    let source = op_author(&op.body)
+        .and_then(|by| core.mask_of(by))
+        .unwrap_or_else(|| core.server_name.clone());
+    let msg = crate::modes::mode_message(source, chan.name.clone(), changes);
+    let members: Vec<Uid> = chan.members().map(|(m, _)| m).collect();
+    send_to(core, outbox, members.into_iter(), msg, op.wall_ms);
+}
+
+fn op_author(body: &OpBody) -> Option<Uid> {
+    match body {
+        OpBody::SetPrefix { by, .. }
+        | OpBody::SetChannelFlag { by, .. }
+        | OpBody::SetKey { by, .. }
+        | OpBody::SetLimit { by, .. }
+        | OpBody::SetTopic { by, .. }
+        | OpBody::ListAdd { by, .. }
+        | OpBody::ListRemove { by, .. } => Some(*by),
+        _ => None,
+    }
+}
+
+/// Send `msg` (with `time` for server-time recipients) to every listed local user.
+pub fn send_to(
+    core: &Core,
+    outbox: &mut Outbox,
+    recipients: impl Iterator<Item = Uid>,
+    msg: Message,
+    wall_ms: u64,
+) {
+    let mut out = Outgoing::new(msg, wall_ms);
+    for uid in recipients {
+        if !core.local.contains_key(&uid) {
+            continue;
+        }
+        let line = out.for_caps(core.caps_of(uid));
+        core.deliver(outbox, uid, line);
+    }
+}
+
+fn with_cap(core: &Core, uids: Vec<Uid>, cap: Caps) -> Vec<Uid> {
+    uids.into_iter()
+        .filter(|u| core.caps_of(*u).has(cap))
+        .collect()
+}
+
+/// Deliver a PRIVMSG / NOTICE / TAGMSG op: serialised once per capability variant, queued to each
+/// local recipient, echoed to a local sender with echo-message.
+pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
+    let OpBody::Message {
+        msgid,
+        from,
+        target,
+        kind,
+        text,
+        tags,
+    } = &op.body
+    else {
+        return;
+    };
+    let Some(sender) = core.state.user(*from) else {
+        return;
+    };
+    let (command, counter) = match kind {
+        MessageKind::Privmsg => ("PRIVMSG", &core.metrics().out_privmsg),
+        MessageKind::Notice => ("NOTICE", &core.metrics().out_notice),
+        MessageKind::Tagmsg => ("TAGMSG", &core.metrics().out_tagmsg),
+    };
+    let (target_name, recipients): (String, Vec<Uid>) = match target {
+        MessageTarget::Channel(name) => {
+            let Some(chan) = core.state.channel(name.trim_start_matches(['@', '+'])) else {
+                return;
+            };
+            let status = &name[..name.len() - name.trim_start_matches(['@', '+']).len()];
+            let members = chan
+                .members()
+                .filter(|(_, prefixes)| status_allows(status, prefixes))
+                .map(|(m, _)| m)
+                .filter(|m| core.local.contains_key(m))
+                .collect();
+            (format!("{status}{}", chan.name), members)
+        }
+        MessageTarget::User(uid) => {
+            let Some(target) = core.state.user(*uid) else {
+                return;
+            };
+            (target.nick.clone(), vec![*uid])
+        }
+    };
+    let mut msg = Message::new(command)
+        .with_source(crate::tenant::user_mask(sender))
+        .with_param(target_name);
+    if *kind != MessageKind::Tagmsg {
+        msg = msg.with_param(text.clone());
+    }
+    let client_tags = tags
+        .iter()
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    let mut out = Outgoing::new(msg, op.wall_ms)
+        .msgid(msgid.to_string())
+        .account(sender.account.clone())
+        .bot(sender.modes.contains(&'B'))
+        .client_tags(client_tags);
+    let to_self = matches!(target, MessageTarget::User(uid) if uid == from);
+    let mut delivered = 0u64;
+    for uid in recipients {
+        if uid == *from && !to_self {
+            continue;
+        }
+        let caps = core.caps_of(uid);
+        if *kind == MessageKind::Tagmsg && !caps.has(Caps::MESSAGE_TAGS) {
+            continue;
+        }
+        core.deliver(outbox, uid, out.for_caps(caps));
+        delivered += 1;
+    }
+    counter.inc_by(delivered);
+    if matches!(target, MessageTarget::Channel(_)) {
+        core.metrics().fanout.observe(delivered as f64);
+    }
+    let sender_caps = core.caps_of(*from);
+    if sender_caps.has(Caps::ECHO_MESSAGE)
+        && (*kind != MessageKind::Tagmsg || sender_caps.has(Caps::MESSAGE_TAGS))
+    {
+        core.deliver(outbox, *from, out.for_caps(sender_caps));
+    }
+}
+
+/// STATUSMSG: `@#chan` reaches ops, `+#chan` reaches voiced users and ops.
+fn status_allows(status: &str, prefixes: &latticed_crdt::Prefixes) -> bool {
+    match status.chars().last() {
+        None => true,
+        Some('@') => prefixes.has('o'),
+        Some(_) => prefixes.has('o') || prefixes.has('v'),
+    }
+}
+
+fn notify_monitors(core: &Core, nick: &str, online_mask: Option<&str>, outbox: &mut Outbox) {
+    let key = core.casemapping().fold(nick);
+    let Some(watchers) = core.monitors.get(&key) else {
+        return;
+    };
+    for watcher in watchers {
+        let Some(me) = core.state.user(*watcher).map(|u| u.nick.clone()) else {
+            continue;
+        };
+        let msg = match online_mask {
+            Some(mask) => Message::new(numeric::RPL_MONONLINE)
+                .with_source(core.server_name.clone())
+                .with_param(me)
+                .with_param(mask.to_owned()),
+            None => Message::new(numeric::RPL_MONOFFLINE)
+                .with_source(core.server_name.clone())
+                .with_param(me)
+                .with_param(nick.to_owned()),
+        };
+        core.deliver(outbox, *watcher, msg.to_bytes());
+    }
+}
+
+/// Drop every MONITOR entry of a departed user.
+fn forget_monitor(core: &mut Core, uid: Uid) {
+    let Some(local) = core.local.get(&uid) else {
+        return;
+    };
+    let keys: Vec<String> = local
+        .monitor
+        .iter()
+        .map(|n| core.state.casemapping().fold(n))
+        .collect();
+    for key in keys {
+        if let Some(set) = core.monitors.get_mut(&key) {
+            set.remove(&uid);
+            if set.is_empty() {
+                core.monitors.remove(&key);
+            }
+        }
+    }
+}

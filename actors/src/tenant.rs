@@ -1,0 +1,415 @@
+//! A tenant network's runtime on this node: its replicated state and the op path.
+//!
+//! Every state change goes through [`Core::commit`]: a stamped op is created, applied through the
+//! CRDT, handed to the [`OpSink`] (the event log and the cluster, as later issues connect them) and
+//! rendered to local clients. The same apply-and-render path serves ops that arrive from other nodes,
+//! so a single node is just a cluster of one.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use latticed_config::TenantConfig;
+use latticed_crdt::{
+    Change, LamportClock, NodeId, Op, OpBody, OpId, TenantId, TenantState, Uid, UserView,
+};
+use latticed_proto::CaseMapping;
+use parking_lot::{Mutex, MutexGuard, RwLock};
+
+use crate::caps::Caps;
+use crate::metrics::TenantMetrics;
+use crate::outbound::Outbound;
+use crate::time::unix_now_ms;
+use crate::whowas::Whowas;
+
+/// Where committed ops go after they are applied locally. Later issues add the event log and the
+/// replication link behind this trait; the node's own metrics count them today.
+pub trait OpSink: Send + Sync {
+    /// Called once for every op this node creates, after it has been applied.
+    fn record(&self, op: &Op);
+}
+
+/// Reloads the node's configuration for `REHASH`.
+pub trait Rehasher: Send + Sync {
+    /// Re-read the configuration file and apply what can change at run time.
+    fn rehash(&self) -> Result<(), String>;
+}
+
+/// Static facts about this node that clients see.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// This node's id in the cluster.
+    pub id: NodeId,
+    /// Server name shown to this tenant's clients.
+    pub server_name: String,
+    /// One-line description (WHOIS 312, LINKS).
+    pub description: String,
+    /// Software version string (004, 351).
+    pub version: String,
+    /// When this node started, human readable (003).
+    pub started: String,
+}
+
+/// Privileges an `OPER` grants, from the oper block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperPrivs {
+    /// Oper block name.
+    pub name: String,
+    /// May KILL.
+    pub kill: bool,
+    /// May REHASH.
+    pub rehash: bool,
+    /// May send WALLOPS.
+    pub wallops: bool,
+    /// Sees invisible users in WHO and secret channels in LIST/WHOIS.
+    pub see_hidden: bool,
+}
+
+/// A user connected to this node.
+pub struct LocalUser {
+    /// The connection's send queue.
+    pub out: Outbound,
+    /// Capabilities enabled on the connection.
+    pub caps: Caps,
+    /// Set once `OPER` succeeded.
+    pub oper: Option<OperPrivs>,
+    /// Unix seconds of registration (WHOIS 317).
+    pub signon: u64,
+    /// Last time the user sent a message (WHOIS idle).
+    pub last_active: Instant,
+    /// Nicks this user MONITORs, as given (display form).
+    pub monitor: BTreeSet<String>,
+    /// Whether the connection is TLS (WHOIS 671).
+    pub tls: bool,
+}
+
+/// Replies gathered while handling one command, so that labeled-response can wrap them.
+pub struct Outbox {
+    /// The user whose command is being handled, if registered: lines for them land here.
+    pub issuer: Option<Uid>,
+    /// Lines for the issuer, in order.
+    pub lines: Vec<bytes::Bytes>,
+}
+
+impl Outbox {
+    /// An outbox for a command from `issuer`.
+    pub fn new(issuer: Option<Uid>) -> Outbox {
+        Outbox {
+            issuer,
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// The mutable part of a tenant runtime, behind one lock: state, clock and local routing.
+pub struct Core {
+    /// The replicated state.
+    pub state: TenantState,
+    clock: LamportClock,
+    node: NodeId,
+    next_seq: u64,
+    next_uid: u64,
+    /// Users connected to this node.
+    pub local: HashMap<Uid, LocalUser>,
+    /// Connections that have not completed registration yet.
+    pub unregistered: usize,
+    /// Most local users seen at once (LUSERS 265).
+    pub max_local: usize,
+    /// Most users seen at once network-wide (LUSERS 266).
+    pub max_global: usize,
+    /// Recently gone nicks.
+    pub whowas: Whowas,
+    /// Folded nick to local users monitoring it.
+    pub monitors: HashMap<String, HashSet<Uid>>,
+    /// Pending invitations: (folded channel, invitee).
+    pub invites: HashSet<(String, Uid)>,
+    sink: Arc<dyn OpSink>,
+    metrics: TenantMetrics,
+    /// Server name used as the source of server-generated lines.
+    pub server_name: String,
+}
+
+impl Core {
+    /// The tenant's casemapping.
+    pub fn casemapping(&self) -> CaseMapping {
+        self.state.casemapping()
+    }
+
+    /// A fresh network-unique user id.
+    pub fn allocate_uid(&mut self) -> Uid {
+        self.next_uid += 1;
+        Uid {
+            node: self.node,
+            n: self.next_uid,
+        }
+    }
+
+    /// Create, apply and record an op, returning what became visibly different. Callers that render
+    /// the changes themselves (MODE groups several into one line) use this; others use [`Core::commit`].
+    pub fn commit_quiet(&mut self, body: OpBody) -> (Op, Vec<Change>) {
+        let stamp = self.clock.tick();
+        self.next_seq += 1;
+        let op = Op {
+            tenant: self.state.tenant().clone(),
+            id: OpId {
+                origin: self.node,
+                seq: self.next_seq,
+            },
+            stamp,
+            wall_ms: unix_now_ms(),
+            body,
+        };
+        self.remember_departing_identity(&op);
+        let changes = match self.state.apply(&op) {
+            Ok(changes) => changes,
+            Err(err) => {
+                tracing::error!(%err, "own op rejected by tenant state");
+                Vec::new()
+            }
+        };
+        self.sink.record(&op);
+        self.reset_emptied_channels(&changes);
+        self.refresh_gauges();
+        (op, changes)
+    }
+
+    /// A channel whose last member left ends its incarnation: its topic, modes and lists are
+    /// cleared by a `ChannelReset` op, so the next JOIN starts a fresh channel as on any ircd.
+    fn reset_emptied_channels(&mut self, changes: &[Change]) {
+        let mut emptied: Vec<String> = Vec::new();
+        for change in changes {
+            match change {
+                Change::Left { channel, .. } => emptied.push(channel.clone()),
+                Change::UserDeparted { channels, .. } => emptied.extend(channels.iter().cloned()),
+                _ => {}
+            }
+        }
+        for channel in emptied {
+            if self.state.channel(&channel).is_some() {
+                continue;
+            }
+            let observed = self.state.channel_reset_dots(&channel);
+            self.commit_quiet(OpBody::ChannelReset {
+                channel: channel.clone(),
+                observed,
+            });
+            let folded = self.state.casemapping().fold(&channel);
+            self.invites.retain(|(c, _)| *c != folded);
+        }
+    }
+
+    /// Create, apply, record and render an op to every local client it concerns.
+    pub fn commit(&mut self, body: OpBody, outbox: &mut Outbox) -> Vec<Change> {
+        let (op, changes) = self.commit_quiet(body);
+        crate::render::render(self, &op, &changes, outbox);
+        changes
+    }
+
+    /// Record WHOWAS entries for a nick that is about to go away (quit, kill, nick change).
+    fn remember_departing_identity(&mut self, op: &Op) {
+        let uid = match &op.body {
+            OpBody::UserDepart { uid, .. } | OpBody::NickChange { uid, .. } => *uid,
+            _ => return,
+        };
+        if let Some(user) = self.state.user(uid) {
+            let entry = crate::whowas::WhowasEntry::from_user(user, op.wall_ms);
+            let key = self.state.casemapping().fold(&user.nick);
+            self.whowas.push(key, entry);
+        }
+    }
+
+    fn refresh_gauges(&mut self) {
+        let users = self.state.user_count();
+        self.metrics.users.set(users as i64);
+        self.metrics.channels.set(self.state.channel_count() as i64);
+        self.max_global = self.max_global.max(users);
+        self.max_local = self.max_local.max(self.local.len());
+    }
+
+    /// Queue `line` for `to`: into the outbox if `to` issued the command being handled, else onto
+    /// its connection. Users on other nodes are not reached here.
+    pub fn deliver(&self, outbox: &mut Outbox, to: Uid, line: bytes::Bytes) {
+        if outbox.issuer == Some(to) {
+            outbox.lines.push(line);
+        } else if let Some(local) = self.local.get(&to) {
+            if local.out.send(line) == crate::outbound::Sent::Dropped
+                && local.out.close_reason() == Some(crate::outbound::CloseReason::SendQExceeded)
+            {
+                self.metrics.sendq_drops.inc();
+            }
+        }
+    }
+
+    /// Capabilities of a local user (none for remote or unknown users).
+    pub fn caps_of(&self, uid: Uid) -> Caps {
+        self.local.get(&uid).map(|l| l.caps).unwrap_or_default()
+    }
+
+    /// `nick!user@host` of a visible user.
+    pub fn mask_of(&self, uid: Uid) -> Option<String> {
+        self.state.user(uid).map(user_mask)
+    }
+
+    /// Local users sharing at least one channel with `uid` (not including `uid` itself).
+    pub fn local_neighbours(&self, uid: Uid) -> Vec<Uid> {
+        let mut seen = HashSet::new();
+        for channel in self.state.channels_of(uid) {
+            for (member, _) in channel.members() {
+                if member != uid && self.local.contains_key(&member) {
+                    seen.insert(member);
+                }
+            }
+        }
+        let mut out: Vec<Uid> = seen.into_iter().collect();
+        out.sort();
+        out
+    }
+
+    /// The tenant's metrics.
+    pub fn metrics(&self) -> &TenantMetrics {
+        &self.metrics
+    }
+}
+
+/// `nick!user@host` of a user.
+pub fn user_mask(user: &UserView) -> String {
+    format!("{}!{}@{}", user.nick, user.user, user.host)
+}
+
+/// A stable, bounded name for an op kind (metrics label).
+pub fn op_kind(body: &OpBody) -> &'static str {
+    match body {
+        OpBody::UserArrive { .. } => "user_arrive",
+        OpBody::UserDepart { .. } => "user_depart",
+        OpBody::NickChange { .. } => "nick_change",
+        OpBody::SetAway { .. } => "set_away",
+        OpBody::SetRealname { .. } => "set_realname",
+        OpBody::SetHost { .. } => "set_host",
+        OpBody::SetAccount { .. } => "set_account",
+        OpBody::SetUserMode { .. } => "set_user_mode",
+        OpBody::Join { .. } => "join",
+        OpBody::Leave { .. } => "leave",
+        OpBody::SetPrefix { .. } => "set_prefix",
+        OpBody::SetChannelFlag { .. } => "set_channel_flag",
+        OpBody::SetKey { .. } => "set_key",
+        OpBody::SetLimit { .. } => "set_limit",
+        OpBody::SetTopic { .. } => "set_topic",
+        OpBody::ListAdd { .. } => "list_add",
+        OpBody::ListRemove { .. } => "list_remove",
+        OpBody::ChannelReset { .. } => "channel_reset",
+        OpBody::Message { .. } => "message",
+    }
+}
+
+/// One tenant network as hosted on this node.
+pub struct Tenant {
+    /// The tenant's id.
+    pub id: TenantId,
+    /// Node facts shown to this tenant's clients.
+    pub node: NodeInfo,
+    config: RwLock<Arc<TenantConfig>>,
+    core: Mutex<Core>,
+    metrics: TenantMetrics,
+    rehasher: Option<Arc<dyn Rehasher>>,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl Tenant {
+    /// A tenant runtime with empty state.
+    pub fn new(
+        config: Arc<TenantConfig>,
+        node: NodeInfo,
+        metrics: TenantMetrics,
+        sink: Arc<dyn OpSink>,
+        rehasher: Option<Arc<dyn Rehasher>>,
+    ) -> Tenant {
+        let id = TenantId(config.name.clone());
+        let casemapping = match config.casemapping {
+            latticed_config::CaseMappingName::Ascii => CaseMapping::Ascii,
+            latticed_config::CaseMappingName::Rfc1459 => CaseMapping::Rfc1459,
+        };
+        let core = Core {
+            state: TenantState::new(id.clone(), casemapping),
+            clock: LamportClock::new(node.id),
+            node: node.id,
+            next_seq: 0,
+            next_uid: 0,
+            local: HashMap::new(),
+            unregistered: 0,
+            max_local: 0,
+            max_global: 0,
+            whowas: Whowas::new(config.limits.whowas_entries),
+            monitors: HashMap::new(),
+            invites: HashSet::new(),
+            sink,
+            metrics: metrics.clone(),
+            server_name: node.server_name.clone(),
+        };
+        Tenant {
+            id,
+            node,
+            config: RwLock::new(config),
+            core: Mutex::new(core),
+            metrics,
+            rehasher,
+            per_ip: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant's current configuration.
+    pub fn config(&self) -> Arc<TenantConfig> {
+        self.config.read().clone()
+    }
+
+    /// Swap in a reloaded configuration (REHASH). Listeners and casemapping are not changed at run time.
+    pub fn set_config(&self, config: Arc<TenantConfig>) {
+        *self.config.write() = config;
+    }
+
+    /// Lock the tenant's core for one command.
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock()
+    }
+
+    /// The tenant's metrics.
+    pub fn metrics(&self) -> &TenantMetrics {
+        &self.metrics
+    }
+
+    /// Reload the configuration, if this node was started from a file.
+    pub fn rehash(&self) -> Result<(), String> {
+        match &self.rehasher {
+            Some(r) => r.rehash(),
+            None => Ok(()),
+        }
+    }
+
+    /// Count a new connection from `ip` against the per-IP limit. Returns false (and counts nothing)
+    /// when the limit is reached and the address is not exempt.
+    pub fn admit_ip(&self, ip: IpAddr) -> bool {
+        let config = self.config();
+        let exempt = config.flood.is_exempt(ip);
+        let mut counts = self.per_ip.lock();
+        let count = counts.entry(ip).or_insert(0);
+        if !exempt && *count >= config.flood.max_connections_per_ip {
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Release a connection counted by [`Tenant::admit_ip`].
+    pub fn release_ip(&self, ip: IpAddr) {
+        let mut counts = self.per_ip.lock();
+        if let Some(count) = counts.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&ip);
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! The composed state of one tenant network: users, nick claims and channels, built only from
+//! ops, and the visible view of it that clients see.
+//!
+//! The state keeps two layers. The *records* hold everything ops said, as CRDTs (registers,
+//! observed-remove sets, the nick history), so the same ops in any order with duplicates give the
+//! same records. The *views* are what is visible now, kept up to date incrementally: after each op,
+//! only the users and channels it touched are recomputed, and the differences become the
+//! [`Change`]s that [`TenantState::apply`] returns.
+
+mod apply;
+mod refresh;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use latticed_proto::CaseMapping;
+
+use crate::channel::{ChannelRec, ChannelView};
+use crate::ids::{OpId, TenantId, Uid};
+use crate::nick::NickIndex;
+use crate::op::ListKind;
+use crate::snapshot::TenantSnapshot;
+use crate::user::{UserRec, UserView};
+
+/// The replicated state of one tenant network on one node.
+#[derive(Clone, Debug)]
+pub struct TenantState {
+    tenant: TenantId,
+    casemapping: CaseMapping,
+    users: HashMap<Uid, UserRec>,
+    /// Records by folded channel name.
+    channels: HashMap<String, ChannelRec>,
+    user_views: BTreeMap<Uid, UserView>,
+    /// Views of visible channels by folded name.
+    channel_views: BTreeMap<String, ChannelView>,
+    /// Folded names of the channels each visible user is visibly in.
+    user_channels: HashMap<Uid, BTreeSet<String>>,
+    nicks: NickIndex,
+}
+
+impl TenantState {
+    /// An empty network.
+    pub fn new(tenant: TenantId, casemapping: CaseMapping) -> Self {
+        TenantState {
+            tenant,
+            casemapping,
+            users: HashMap::new(),
+            channels: HashMap::new(),
+            user_views: BTreeMap::new(),
+            channel_views: BTreeMap::new(),
+            user_channels: HashMap::new(),
+            nicks: NickIndex::default(),
+        }
+    }
+
+    /// The tenant this state belongs to.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// How nicks, channel names and masks are compared.
+    pub fn casemapping(&self) -> CaseMapping {
+        self.casemapping
+    }
+
+    /// A live (arrived, not departed) user.
+    pub fn user(&self, uid: Uid) -> Option<&UserView> {
+        self.user_views.get(&uid)
+    }
+
+    /// Every live user, by uid.
+    pub fn users(&self) -> impl Iterator<Item = &UserView> {
+        self.user_views.values()
+    }
+
+    /// Number of live users.
+    pub fn user_count(&self) -> usize {
+        self.user_views.len()
+    }
+
+    /// The live user whose effective nick is `nick` (case-folded), including a collision loser
+    /// looked up by its uid's display form.
+    pub fn uid_by_nick(&self, nick: &str) -> Option<Uid> {
+        self.nicks.lookup(&self.casemapping.fold(nick))
+    }
+
+    /// A visible channel (at least one visible member), by name (case-folded).
+    pub fn channel(&self, name: &str) -> Option<&ChannelView> {
+        self.channel_views.get(&self.casemapping.fold(name))
+    }
+
+    /// Every visible channel, by folded name.
+    pub fn channels(&self) -> impl Iterator<Item = &ChannelView> {
+        self.channel_views.values()
+    }
+
+    /// Number of visible channels.
+    pub fn channel_count(&self) -> usize {
+        self.channel_views.len()
+    }
+
+    /// The channels `uid` is visibly in, by folded name.
+    pub fn channels_of(&self, uid: Uid) -> impl Iterator<Item = &ChannelView> {
+        self.user_channels
+            .get(&uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|folded| self.channel_views.get(folded))
+    }
+
+    /// Join and prefix dots of a member: the `observed` of a Leave (PART, KICK).
+    pub fn member_dots(&self, channel: &str, uid: Uid) -> Vec<OpId> {
+        self.channel_rec(channel)
+            .map(|c| c.member_dots(uid))
+            .unwrap_or_default()
+    }
+
+    /// Dots of one prefix mode of a member: the `observed` of a SetPrefix taking it.
+    pub fn prefix_dots(&self, channel: &str, uid: Uid, mode: char) -> Vec<OpId> {
+        self.channel_rec(channel)
+            .map(|c| c.prefixes.dots(&(uid, mode)))
+            .unwrap_or_default()
+    }
+
+    /// Dots of a list entry (mask compared case-folded): the `observed` of a ListRemove.
+    pub fn list_dots(&self, channel: &str, kind: ListKind, mask: &str) -> Vec<OpId> {
+        self.channel_rec(channel)
+            .map(|c| c.list_dots(kind, &self.casemapping.fold(mask)))
+            .unwrap_or_default()
+    }
+
+    /// Every list and prefix dot of a channel: the `observed` of a ChannelReset.
+    pub fn channel_reset_dots(&self, channel: &str) -> Vec<OpId> {
+        self.channel_rec(channel)
+            .map(ChannelRec::reset_dots)
+            .unwrap_or_default()
+    }
+
+    /// Everything visible, in a canonical order-independent form: equal for two replicas that
+    /// applied the same ops.
+    pub fn snapshot(&self) -> TenantSnapshot {
+        TenantSnapshot::new(
+            self.tenant.clone(),
+            self.user_views.values(),
+            self.channel_views.values(),
+        )
+    }
+
+    fn channel_rec(&self, name: &str) -> Option<&ChannelRec> {
+        self.channels.get(&self.casemapping.fold(name))
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod props;

@@ -1,0 +1,193 @@
+//! The latticed node: binds a node's listeners, runs its tenants, serves its admin endpoints.
+//!
+//! [`start`] is what `latticed run` and the integration tests both use, so tests exercise the same
+//! start-up path as operators.
+
+pub mod admin;
+mod listener;
+mod rehash;
+pub mod tls;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
+use latticed_config::Config;
+use latticed_crdt::{NodeId, Op};
+use prometheus::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The software version clients see.
+pub const VERSION: &str = concat!("latticed-", env!("CARGO_PKG_VERSION"));
+
+/// A node that is serving. Dropping it does not stop it; call [`RunningNode::shutdown`].
+pub struct RunningNode {
+    clients: HashMap<String, Vec<SocketAddr>>,
+    admin: SocketAddr,
+    tenants: Vec<Arc<Tenant>>,
+    stop: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// The bound client addresses of a tenant's listeners (port 0 in the config is resolved here).
+    pub fn client_addrs(&self, tenant: &str) -> Vec<SocketAddr> {
+        self.clients.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// The bound admin address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+    }
+
+    /// Stop accepting, tell every client the server is going away, and stop the admin listener.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        for tenant in &self.tenants {
+            let core = tenant.lock();
+            for local in core.local.values() {
+                local.out.close(
+                    latticed_actors::outbound::CloseReason::Server("Server shutting down".into()),
+                    "Server shutting down",
+                );
+            }
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Completes when the node has been told to stop.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+}
+
+/// Where this node's ops go: counted by tenant and kind in `latticed_ops_total`. The event log and
+/// the replication links attach to the same trait.
+struct MetricsSink {
+    metrics: Metrics,
+}
+
+impl OpSink for MetricsSink {
+    fn record(&self, op: &Op) {
+        self.metrics
+            .op(&op.tenant.0, latticed_actors::tenant::op_kind(&op.body));
+    }
+}
+
+/// Start a node from `config`, with no config file behind it (REHASH then keeps the running config).
+pub async fn start(config: Config) -> Result<RunningNode> {
+    start_with_file(config, None).await
+}
+
+/// Start a node from `config`, loaded from `path` (which REHASH and SIGHUP re-read).
+pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<RunningNode> {
+    tls::install_crypto_provider();
+    let registry = Registry::new();
+    let metrics = Metrics::register(&registry).context("registering metrics")?;
+    let started = latticed_actors::time::iso8601(latticed_actors::time::unix_now_ms());
+    let rehasher = Arc::new(rehash::FileRehasher::new(path));
+    let stop = CancellationToken::new();
+    let sink: Arc<dyn OpSink> = Arc::new(MetricsSink {
+        metrics: metrics.clone(),
+    });
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let mut tenants = Vec::new();
+    let mut clients: HashMap<String, Vec<SocketAddr>> = HashMap::new();
+    let mut tasks = Vec::new();
+    for tenant_config in &config.tenants {
+        let node = NodeInfo {
+            id: NodeId(config.node.id),
+            server_name: tenant_config
+                .server_name
+                .clone()
+                .unwrap_or_else(|| config.node.name.clone()),
+            description: config.node.description.clone(),
+            version: VERSION.to_owned(),
+            started: started.clone(),
+        };
+        let tenant = Arc::new(Tenant::new(
+            Arc::new(tenant_config.clone()),
+            node,
+            metrics.for_tenant(&tenant_config.name),
+            sink.clone(),
+            Some(rehasher.clone() as Arc<dyn latticed_actors::Rehasher>),
+        ));
+        for listener_config in &tenant_config.listeners {
+            let acceptor = match &listener_config.tls {
+                Some(files) => Some(tls::acceptor(&files.cert, &files.key).with_context(|| {
+                    format!(
+                        "TLS for tenant {} listener {}",
+                        tenant_config.name, listener_config.address
+                    )
+                })?),
+                None => None,
+            };
+            let listener = TcpListener::bind(listener_config.address)
+                .await
+                .with_context(|| {
+                    format!(
+                        "binding client listener {} of tenant {}",
+                        listener_config.address, tenant_config.name
+                    )
+                })?;
+            let bound = listener.local_addr()?;
+            tracing::info!(tenant = %tenant_config.name, address = %bound, tls = acceptor.is_some(), "client listener ready");
+            clients
+                .entry(tenant_config.name.clone())
+                .or_default()
+                .push(bound);
+            tasks.push(tokio::spawn(listener::accept_loop(
+                listener,
+                tenant.clone(),
+                acceptor,
+                stop.clone(),
+            )));
+        }
+        tenants.push(tenant);
+    }
+    rehasher.attach(&tenants);
+
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("binding admin listener {}", config.admin.listen))?;
+    let admin = admin_listener.local_addr()?;
+    tracing::info!(address = %admin, "admin listener ready (/metrics, /healthz, /readyz)");
+    let router = admin::router(admin::AdminState {
+        registry,
+        ready: ready.clone(),
+    });
+    let admin_stop = stop.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(admin_listener, router)
+            .with_graceful_shutdown(async move { admin_stop.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(%err, "admin listener failed");
+        }
+    }));
+    ready.store(true, Ordering::Release);
+    Ok(RunningNode {
+        clients,
+        admin,
+        tenants,
+        stop,
+        tasks,
+    })
+}
+
+/// Trigger a configuration reload of a running node (SIGHUP).
+pub fn rehash(node: &RunningNode) -> Result<(), String> {
+    match node.tenants.first() {
+        Some(tenant) => tenant.rehash(),
+        None => Ok(()),
+    }
+}
