@@ -30,8 +30,11 @@ pub enum ParseError {
     #[error("line has no command")]
     NoCommand,
     /// The command is neither letters nor exactly three digits.
-    #[error("invalid command: must be ASCII letters or three digits")]
-    InvalidCommand,
+    #[error("invalid command {command:?}: must be ASCII letters or three digits")]
+    InvalidCommand {
+        /// The offending token (at most 64 bytes of it), so the server can name it in 421.
+        command: String,
+    },
     /// The line is not valid UTF-8. `command` is the uppercased command when that token
     /// itself is valid, so the server can answer `FAIL <command> INVALID_UTF8`.
     #[error("line is not valid UTF-8 (command: {command:?})")]
@@ -111,7 +114,13 @@ fn frame(text: &str) -> Result<Frame<'_>, ParseError> {
 fn parse_text(text: &str) -> Result<Message, ParseError> {
     let frame = frame(text)?;
     if !is_command(frame.command) {
-        return Err(ParseError::InvalidCommand);
+        let mut end = frame.command.len().min(64);
+        while !frame.command.is_char_boundary(end) {
+            end -= 1;
+        }
+        return Err(ParseError::InvalidCommand {
+            command: frame.command[..end].to_owned(),
+        });
     }
     let mut msg = Message {
         command: frame.command.to_ascii_uppercase(),
@@ -251,9 +260,11 @@ mod tests {
     #[test]
     fn invalid_commands() {
         for line in ["12 a", "1234 a", "PRIV1 a", "0a1", "\tFOO", "ÉTÉ x", "-x"] {
-            assert_eq!(
-                parse(line.as_bytes()),
-                Err(ParseError::InvalidCommand),
+            assert!(
+                matches!(
+                    parse(line.as_bytes()),
+                    Err(ParseError::InvalidCommand { .. })
+                ),
                 "{line:?}"
             );
         }
