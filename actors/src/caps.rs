@@ -41,6 +41,7 @@ caps! {
     CHGHOST = "chghost",
     ECHO_MESSAGE = "echo-message",
     EXTENDED_JOIN = "extended-join",
+    EXTENDED_MONITOR = "extended-monitor",
     INVITE_NOTIFY = "invite-notify",
     LABELED_RESPONSE = "labeled-response",
     MESSAGE_TAGS = "message-tags",

@@ -70,8 +70,10 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             let mut recipients = core.local_neighbours(*uid);
             recipients.push(*uid);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
-            notify_monitors(core, old, None, outbox);
-            notify_monitors(core, new, Some(&mask), outbox);
+            if !core.casemapping().eq(old, new) {
+                notify_monitors(core, old, None, outbox);
+                notify_monitors(core, new, Some(&mask), outbox);
+            }
         }
         Change::AwayChanged { uid } => {
             let Some(user) = core.state.user(*uid) else {
@@ -81,7 +83,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             if let Some(text) = &user.away {
                 msg = msg.with_param(text.clone());
             }
-            let recipients = with_cap(core, core.local_neighbours(*uid), Caps::AWAY_NOTIFY);
+            let recipients = with_cap(core, audience(core, *uid, false), Caps::AWAY_NOTIFY);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
         Change::RealnameChanged { uid } => {
@@ -91,9 +93,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             let msg = Message::new("SETNAME")
                 .with_source(crate::tenant::user_mask(user))
                 .with_param(user.realname.clone());
-            let mut recipients = core.local_neighbours(*uid);
-            recipients.push(*uid);
-            let recipients = with_cap(core, recipients, Caps::SETNAME);
+            let recipients = with_cap(core, audience(core, *uid, true), Caps::SETNAME);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
         Change::HostChanged {
@@ -108,9 +108,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
                 .with_source(format!("{}!{old_user}@{old_host}", user.nick))
                 .with_param(user.user.clone())
                 .with_param(user.host.clone());
-            let mut recipients = core.local_neighbours(*uid);
-            recipients.push(*uid);
-            let recipients = with_cap(core, recipients, Caps::CHGHOST);
+            let recipients = with_cap(core, audience(core, *uid, true), Caps::CHGHOST);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
         Change::AccountChanged { uid } => {
@@ -120,7 +118,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             let msg = Message::new("ACCOUNT")
                 .with_source(crate::tenant::user_mask(user))
                 .with_param(user.account.clone().unwrap_or_else(|| "*".into()));
-            let recipients = with_cap(core, core.local_neighbours(*uid), Caps::ACCOUNT_NOTIFY);
+            let recipients = with_cap(core, audience(core, *uid, false), Caps::ACCOUNT_NOTIFY);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
         Change::UserModeChanged { uid, mode, on } => {
@@ -336,6 +334,29 @@ pub fn send_to(
     }
 }
 
+/// Who hears about a change to `uid`'s presence: local users sharing a channel with it, local
+/// users MONITORing it with extended-monitor, and (if `including_self`) the user itself.
+fn audience(core: &Core, uid: Uid, including_self: bool) -> Vec<Uid> {
+    let mut out = core.local_neighbours(uid);
+    if including_self {
+        out.push(uid);
+    }
+    if let Some(user) = core.state.user(uid) {
+        let key = core.casemapping().fold(&user.nick);
+        if let Some(watchers) = core.monitors.get(&key) {
+            for watcher in watchers {
+                if *watcher != uid
+                    && !out.contains(watcher)
+                    && core.caps_of(*watcher).has(Caps::EXTENDED_MONITOR)
+                {
+                    out.push(*watcher);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn with_cap(core: &Core, uids: Vec<Uid>, cap: Caps) -> Vec<Uid> {
     uids.into_iter()
         .filter(|u| core.caps_of(*u).has(cap))
@@ -413,7 +434,15 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
         if *kind == MessageKind::Tagmsg && !caps.has(Caps::MESSAGE_TAGS) {
             continue;
         }
-        core.deliver(outbox, uid, out.for_caps(caps));
+        let line = out.for_caps(caps);
+        match core.local.get(&uid) {
+            // A message to oneself arrives as a delivery, outside the command's reply; only the
+            // echo (below) answers the command, so only the echo carries a label.
+            Some(local) if to_self => {
+                local.out.send(line);
+            }
+            _ => core.deliver(outbox, uid, line),
+        }
         delivered += 1;
     }
     counter.inc_by(delivered);

@@ -125,6 +125,10 @@ numerics! {
     RPL_NAMREPLY = "353";
     /// WHOX: one matching user, with the requested fields.
     RPL_WHOSPCRPL = "354";
+    /// LINKS: one server of the network.
+    RPL_LINKS = "364";
+    /// LINKS: end of the list.
+    RPL_ENDOFLINKS = "365";
     /// End of a NAMES reply.
     RPL_ENDOFNAMES = "366";
     /// One entry of a channel's ban (+b) list.

@@ -76,6 +76,17 @@ pub fn info(ctx: &mut Ctx<'_>, _msg: &Message) {
     ctx.numeric(numeric::RPL_ENDOFINFO, ["End of /INFO list"]);
 }
 
+/// `LINKS`: this node only, until nodes link into a cluster.
+pub fn links(ctx: &mut Ctx<'_>, _msg: &Message) {
+    let server = ctx.server().to_owned();
+    let description = ctx.tenant.node.description.clone();
+    ctx.numeric(
+        numeric::RPL_LINKS,
+        [server.clone(), server, format!("0 {description}")],
+    );
+    ctx.numeric(numeric::RPL_ENDOFLINKS, ["*", "End of /LINKS list"]);
+}
+
 /// `ADMIN`.
 pub fn admin(ctx: &mut Ctx<'_>, _msg: &Message) {
     let server = ctx.server().to_owned();

@@ -130,6 +130,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("JOIN", channel::join),
     ("KICK", channel::kick),
     ("KILL", oper::kill),
+    ("LINKS", info::links),
     ("LIST", channel::list),
     ("LUSERS", query::lusers),
     ("MODE", mode::mode),
