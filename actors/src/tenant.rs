@@ -5,7 +5,7 @@
 //! rendered to local clients. The same apply-and-render path serves ops that arrive from other nodes,
 //! so a single node is just a cluster of one.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -128,6 +128,23 @@ pub struct Core {
     metrics: TenantMetrics,
     /// Server name used as the source of server-generated lines.
     pub server_name: String,
+    /// Highest contiguous op sequence applied per origin (this node's own included).
+    applied: BTreeMap<NodeId, u64>,
+}
+
+/// What happened to an op that did not originate in this process.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Foreign {
+    /// Applied; these changes became visible.
+    Applied(Vec<Change>),
+    /// Already applied earlier: nothing to do (delivery is at-least-once).
+    Duplicate,
+    /// An earlier op of the same origin is missing; the op was not applied and the sender must
+    /// resend from `expected` on.
+    Gap {
+        /// The sequence number this node needs next from that origin.
+        expected: u64,
+    },
 }
 
 impl Core {
@@ -161,6 +178,7 @@ impl Core {
             body,
         };
         self.remember_departing_identity(&op);
+        self.applied.insert(self.node, self.next_seq);
         let changes = match self.state.apply(&op) {
             Ok(changes) => changes,
             Err(err) => {
@@ -204,6 +222,59 @@ impl Core {
         let (op, changes) = self.commit_quiet(body);
         crate::render::render(self, &op, &changes, outbox);
         changes
+    }
+
+    /// Apply an op created elsewhere: by a peer, or by this node before a restart (from its log).
+    /// Ops of one origin are applied in sequence order exactly once; the clock moves past the
+    /// op's stamp. With `render`, local clients see what changed, exactly as for a local op.
+    pub fn apply_foreign(&mut self, op: &Op, render: bool) -> Foreign {
+        let have = self.applied.get(&op.id.origin).copied().unwrap_or(0);
+        if op.id.seq <= have {
+            return Foreign::Duplicate;
+        }
+        if op.id.seq != have + 1 {
+            return Foreign::Gap { expected: have + 1 };
+        }
+        self.clock.observe(op.stamp);
+        self.remember_departing_identity(op);
+        self.applied.insert(op.id.origin, op.id.seq);
+        if op.id.origin == self.node {
+            self.next_seq = self.next_seq.max(op.id.seq);
+        }
+        if let OpBody::UserArrive { uid, .. } = &op.body {
+            if uid.node == self.node {
+                self.next_uid = self.next_uid.max(uid.n);
+            }
+        }
+        let changes = match self.state.apply(op) {
+            Ok(changes) => changes,
+            Err(err) => {
+                tracing::warn!(%err, "foreign op rejected by tenant state");
+                return Foreign::Applied(Vec::new());
+            }
+        };
+        if render {
+            let mut outbox = Outbox::new(None);
+            crate::render::render(self, op, &changes, &mut outbox);
+        }
+        self.refresh_gauges();
+        Foreign::Applied(changes)
+    }
+
+    /// Highest contiguous sequence applied per origin: what this node would tell a peer it holds.
+    pub fn version_vector(&self) -> &BTreeMap<NodeId, u64> {
+        &self.applied
+    }
+
+    /// Restart: make sure the next local stamp is above anything this node may have issued
+    /// before it stopped (its persisted clock ceiling).
+    pub fn restore_clock(&mut self, persisted_ceiling: u64) {
+        self.clock = LamportClock::restore(self.node, persisted_ceiling.max(self.clock.current()));
+    }
+
+    /// The clock ceiling to persist before the next stamp is used, if it moved.
+    pub fn take_clock_ceiling(&mut self) -> Option<u64> {
+        self.clock.take_ceiling_to_persist()
     }
 
     /// Record WHOWAS entries for a nick that is about to go away (quit, kill, nick change).
@@ -345,6 +416,7 @@ impl Tenant {
             sink,
             metrics: metrics.clone(),
             server_name: node.server_name.clone(),
+            applied: BTreeMap::new(),
         };
         Tenant {
             id,

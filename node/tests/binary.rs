@@ -36,11 +36,7 @@ fn version_flag_prints_the_package_version() {
 #[test]
 fn check_config_accepts_a_good_config() {
     let path = scratch_file("good.toml", &node_toml(&[open_tenant("")]));
-    let out = latticed(&[
-        "check-config",
-        "--config",
-        path.to_str().expect("utf-8 path"),
-    ]);
+    let out = latticed(&["check-config", path.to_str().expect("utf-8 path")]);
     assert!(
         out.status.success(),
         "a valid config was rejected: {}",
@@ -54,11 +50,7 @@ fn check_config_rejects_an_unknown_key_naming_the_file_and_key() {
     let toml = node_toml(&[open_tenant("")]).replace("name = \"irc.test\"", "nmae = \"irc.test\"");
     assert!(toml.contains("nmae"), "the typo is in the file under test");
     let path = scratch_file("typo.toml", &toml);
-    let out = latticed(&[
-        "check-config",
-        "--config",
-        path.to_str().expect("utf-8 path"),
-    ]);
+    let out = latticed(&["check-config", path.to_str().expect("utf-8 path")]);
     assert!(!out.status.success(), "a config with a typo was accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file_name = path
@@ -79,11 +71,7 @@ fn check_config_rejects_an_unknown_key_naming_the_file_and_key() {
 #[test]
 fn check_config_rejects_a_missing_file() {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("latticed-no-such-config.toml");
-    let out = latticed(&[
-        "check-config",
-        "--config",
-        path.to_str().expect("utf-8 path"),
-    ]);
+    let out = latticed(&["check-config", path.to_str().expect("utf-8 path")]);
     assert!(!out.status.success(), "a missing config file was accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("latticed-no-such-config.toml"), "{stderr}");

@@ -238,7 +238,7 @@ async fn multi_prefix_shows_every_prefix_in_names() {
     let bob = node.register("bob").await;
     let [mut alice, mut bob] = join_all("#chan", [alice, bob]).await;
     alice.send("MODE #chan +v alice").await;
-    bob.expect_from("MODE", "alice").await;
+    bob.expect_mode("alice", &["#chan", "+v", "alice"]).await;
 
     let names = alice.names("#chan").await;
     assert!(
@@ -358,7 +358,7 @@ async fn invite_notify_tells_channel_operators() {
     let [mut alice, mut carol] = join_all("#chan", [alice, carol]).await;
     let mut bob = node.register("bob").await;
     alice.send("MODE #chan +o carol").await;
-    carol.expect_from("MODE", "alice").await;
+    carol.expect_mode("alice", &["#chan", "+o", "carol"]).await;
     alice.send_sync("MODE #chan +i").await;
 
     alice.send("INVITE bob #chan").await;

@@ -208,8 +208,7 @@ async fn topic_lock_requires_ops() {
     assert_eq!(err.param(1), "#chan");
 
     alice.send("MODE #chan -t").await;
-    let m = bob.expect_from("MODE", "alice").await;
-    assert_eq!(&m.params[..2], ["#chan", "-t"]);
+    bob.expect_mode("alice", &["#chan", "-t"]).await;
     bob.send("TOPIC #chan :bob was here").await;
     let t = alice.expect_from("TOPIC", "bob").await;
     assert_eq!(t.last(), "bob was here");
@@ -323,14 +322,13 @@ async fn moderated_channel_needs_voice() {
     let node = TestNode::default_open().await;
     let [mut alice, mut bob] = node.channel("#chan", ["alice", "bob"]).await;
     alice.send("MODE #chan +m").await;
-    bob.expect_from("MODE", "alice").await;
+    bob.expect_mode("alice", &["#chan", "+m"]).await;
     bob.send("PRIVMSG #chan :unvoiced").await;
     let err = bob.expect("404").await;
     assert_eq!(err.param(1), "#chan");
 
     alice.send("MODE #chan +v bob").await;
-    let m = bob.expect_from("MODE", "alice").await;
-    assert_eq!(m.params, vec!["#chan", "+v", "bob"]);
+    bob.expect_mode("alice", &["#chan", "+v", "bob"]).await;
     bob.send("PRIVMSG #chan :voiced").await;
     let m = alice.expect_from("PRIVMSG", "bob").await;
     assert_eq!(
@@ -441,12 +439,11 @@ async fn banned_member_cannot_speak() {
     let node = TestNode::default_open().await;
     let [mut alice, mut bob] = node.channel("#chan", ["alice", "bob"]).await;
     alice.send("MODE #chan +b bob!*@*").await;
-    let m = bob.expect_from("MODE", "alice").await;
-    assert_eq!(m.params, vec!["#chan", "+b", "bob!*@*"]);
+    bob.expect_mode("alice", &["#chan", "+b", "bob!*@*"]).await;
     bob.send("PRIVMSG #chan :banned words").await;
     assert_eq!(bob.expect("404").await.param(1), "#chan");
     alice.send_sync("MODE #chan -b bob!*@*").await;
-    bob.expect_from("MODE", "alice").await;
+    bob.expect_mode("alice", &["#chan", "-b", "bob!*@*"]).await;
     bob.send("PRIVMSG #chan :free again").await;
     let m = alice.expect_from("PRIVMSG", "bob").await;
     assert_eq!(
@@ -544,11 +541,10 @@ async fn op_and_voice_give_prefixes_and_need_ops() {
 
     alice.send("MODE #chan +o bob").await;
     for c in [&mut alice, &mut bob, &mut carol] {
-        let m = c.expect_from("MODE", "alice").await;
-        assert_eq!(m.params, vec!["#chan", "+o", "bob"]);
+        c.expect_mode("alice", &["#chan", "+o", "bob"]).await;
     }
     alice.send("MODE #chan +v carol").await;
-    carol.expect_from("MODE", "alice").await;
+    carol.expect_mode("alice", &["#chan", "+v", "carol"]).await;
     let names = alice.names("#chan").await;
     assert_eq!(set(&names), BTreeSet::from(["@alice", "@bob", "+carol"]));
 
@@ -558,7 +554,7 @@ async fn op_and_voice_give_prefixes_and_need_ops() {
     carol.expect("482").await;
 
     alice.send("MODE #chan -o bob").await;
-    bob.expect_from("MODE", "alice").await;
+    bob.expect_mode("alice", &["#chan", "-o", "bob"]).await;
     let names = bob.names("#chan").await;
     assert_eq!(set(&names), BTreeSet::from(["@alice", "bob", "+carol"]));
     node.shutdown().await;

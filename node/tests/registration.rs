@@ -146,8 +146,8 @@ async fn motd_lines_come_from_the_config() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_motd_gives_422() {
-    let toml = node_toml(&[tenant_toml("default", "TestNet", None, FLOOD_OFF)]);
+async fn empty_motd_gives_422() {
+    let toml = node_toml(&[tenant_toml("default", "TestNet", Some(""), FLOOD_OFF)]);
     let node = TestNode::start(&toml).await;
     let alice = node.register("alice").await;
     let last = alice.registration.last().expect("burst");

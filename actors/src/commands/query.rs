@@ -140,7 +140,7 @@ impl WhoRow {
             away: user.away.is_some(),
             oper: user.modes.contains(&'o'),
             bot: user.modes.contains(&'B'),
-            prefixes: channel.map(|(_, p)| p.clone()),
+            prefixes: channel.map(|(_, p)| *p),
         }
     }
 

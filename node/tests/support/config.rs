@@ -8,7 +8,7 @@ pub const OPER_NAME: &str = "oper";
 pub const OPER_PASSWORD: &str = "secret";
 
 /// Oper blocks: `oper` matches every host; `farhost` matches no test client (for 491).
-pub const OPERS: &str = r#"
+const OPERS: &str = r#"
 [[tenants.opers]]
 name = "oper"
 password = "secret"
@@ -29,7 +29,7 @@ enabled = false
 ";
 
 /// The MOTD of open tenants; tests look for both lines in 372 replies.
-pub const MOTD: &str = "line one\nline two";
+const MOTD: &str = "line one\nline two";
 
 /// A whole node configuration with the given `[[tenants]]` blocks.
 pub fn node_toml(tenants: &[String]) -> String {

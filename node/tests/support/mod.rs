@@ -23,7 +23,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 /// How long any single expectation may wait before the test fails.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many transcript lines a failure message shows; floods would otherwise drown the output.
 const TRANSCRIPT_LINES: usize = 200;
@@ -71,11 +71,6 @@ impl TestNode {
             .unwrap_or_else(|| panic!("tenant {tenant} has no client listener"))
     }
 
-    /// The admin endpoint's bound address.
-    pub fn admin_addr(&self) -> SocketAddr {
-        self.node.admin_addr()
-    }
-
     /// Opens an unregistered connection to the `default` tenant.
     pub async fn connect(&self) -> Client {
         Client::connect(self.addr()).await
@@ -98,10 +93,9 @@ impl TestNode {
         for nick in nicks {
             clients.push(self.register(nick).await);
         }
-        let clients: [Client; N] = match clients.try_into() {
-            Ok(array) => array,
-            Err(_) => unreachable!("exactly N clients were registered"),
-        };
+        let clients: [Client; N] = clients
+            .try_into()
+            .unwrap_or_else(|v: Vec<Client>| panic!("registered {} clients, not {N}", v.len()));
         join_all(channel, clients).await
     }
 
@@ -308,15 +302,6 @@ impl Client {
         }
     }
 
-    /// The next message if one arrives within `wait`; a closed connection fails the test.
-    pub async fn recv_within(&mut self, wait: Duration) -> Option<Msg> {
-        match self.read(Instant::now() + wait).await {
-            Read::Line(m) => Some(m),
-            Read::Eof => self.fail("connection closed unexpectedly"),
-            Read::Timeout => None,
-        }
-    }
-
     /// Reads until a message with `command` (a word or a numeric) arrives, dropping others.
     pub async fn expect(&mut self, command: &str) -> Msg {
         self.expect_where(&format!("a {command} message"), |m| {
@@ -482,6 +467,15 @@ impl Client {
         .await
     }
 
+    /// Reads until `by` sends exactly `MODE <params...>` (other MODE lines are skipped), so a
+    /// test never mistakes an earlier, still-queued mode change for the one it waits for.
+    pub async fn expect_mode(&mut self, by: &str, params: &[&str]) -> Msg {
+        self.expect_where(&format!("MODE {params:?} by {by}"), |m| {
+            m.is_from("MODE", by) && m.params == params
+        })
+        .await
+    }
+
     /// Sends `line` and waits for its effects to be processed (see [`Client::sync`]), returning
     /// what arrived meanwhile.
     pub async fn send_sync(&mut self, line: &str) -> Vec<Msg> {
@@ -496,7 +490,7 @@ impl Client {
     }
 
     /// Collects 353 entries for `channel` up to its 366.
-    pub async fn read_names(&mut self, channel: &str) -> Vec<String> {
+    async fn read_names(&mut self, channel: &str) -> Vec<String> {
         let mut names = Vec::new();
         loop {
             let m = self
