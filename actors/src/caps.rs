@@ -38,6 +38,7 @@ caps! {
     AWAY_NOTIFY = "away-notify",
     BATCH = "batch",
     CAP_NOTIFY = "cap-notify",
+    CHATHISTORY = "draft/chathistory",
     CHGHOST = "chghost",
     ECHO_MESSAGE = "echo-message",
     EXTENDED_JOIN = "extended-join",

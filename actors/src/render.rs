@@ -369,6 +369,7 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
     let OpBody::Message {
         msgid,
         from,
+        source,
         target,
         kind,
         text,
@@ -407,7 +408,7 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
         }
     };
     let mut msg = Message::new(command)
-        .with_source(crate::tenant::user_mask(sender))
+        .with_source(source.clone())
         .with_param(target_name);
     if *kind != MessageKind::Tagmsg {
         msg = msg.with_param(text.clone());

@@ -28,6 +28,10 @@ use crate::whowas::Whowas;
 pub trait OpSink: Send + Sync {
     /// Called once for every op this node creates, after it has been applied.
     fn record(&self, op: &Op);
+
+    /// Durably record a new Lamport clock ceiling; called before any stamp above the previous
+    /// ceiling is used, so a restarted node never reuses a stamp.
+    fn persist_clock_ceiling(&self, ceiling: u64);
 }
 
 /// Reloads the node's configuration for `REHASH`.
@@ -166,6 +170,9 @@ impl Core {
     /// the changes themselves (MODE groups several into one line) use this; others use [`Core::commit`].
     pub fn commit_quiet(&mut self, body: OpBody) -> (Op, Vec<Change>) {
         let stamp = self.clock.tick();
+        if let Some(ceiling) = self.clock.take_ceiling_to_persist() {
+            self.sink.persist_clock_ceiling(ceiling);
+        }
         self.next_seq += 1;
         let op = Op {
             tenant: self.state.tenant().clone(),
@@ -261,6 +268,24 @@ impl Core {
         Foreign::Applied(changes)
     }
 
+    /// Account for a message op whose body retention pruned: nothing to apply (messages do not
+    /// change state), but its sequence number is taken so later ops of its origin follow it.
+    pub fn apply_pruned(&mut self, id: OpId, stamp: latticed_crdt::Stamp) -> Foreign {
+        let have = self.applied.get(&id.origin).copied().unwrap_or(0);
+        if id.seq <= have {
+            return Foreign::Duplicate;
+        }
+        if id.seq != have + 1 {
+            return Foreign::Gap { expected: have + 1 };
+        }
+        self.clock.observe(stamp);
+        self.applied.insert(id.origin, id.seq);
+        if id.origin == self.node {
+            self.next_seq = self.next_seq.max(id.seq);
+        }
+        Foreign::Applied(Vec::new())
+    }
+
     /// Highest contiguous sequence applied per origin: what this node would tell a peer it holds.
     pub fn version_vector(&self) -> &BTreeMap<NodeId, u64> {
         &self.applied
@@ -270,11 +295,6 @@ impl Core {
     /// before it stopped (its persisted clock ceiling).
     pub fn restore_clock(&mut self, persisted_ceiling: u64) {
         self.clock = LamportClock::restore(self.node, persisted_ceiling.max(self.clock.current()));
-    }
-
-    /// The clock ceiling to persist before the next stamp is used, if it moved.
-    pub fn take_clock_ceiling(&mut self) -> Option<u64> {
-        self.clock.take_ceiling_to_persist()
     }
 
     /// Record WHOWAS entries for a nick that is about to go away (quit, kill, nick change).
@@ -381,6 +401,7 @@ pub struct Tenant {
     pub node: NodeInfo,
     config: RwLock<Arc<TenantConfig>>,
     core: Mutex<Core>,
+    log: latticed_eventlog::EventLog,
     metrics: TenantMetrics,
     rehasher: Option<Arc<dyn Rehasher>>,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
@@ -393,6 +414,7 @@ impl Tenant {
         node: NodeInfo,
         metrics: TenantMetrics,
         sink: Arc<dyn OpSink>,
+        log: latticed_eventlog::EventLog,
         rehasher: Option<Arc<dyn Rehasher>>,
     ) -> Tenant {
         let id = TenantId(config.name.clone());
@@ -423,6 +445,7 @@ impl Tenant {
             node,
             config: RwLock::new(config),
             core: Mutex::new(core),
+            log,
             metrics,
             rehasher,
             per_ip: Mutex::new(HashMap::new()),
@@ -447,6 +470,11 @@ impl Tenant {
     /// The tenant's metrics.
     pub fn metrics(&self) -> &TenantMetrics {
         &self.metrics
+    }
+
+    /// The node's event log, for history queries.
+    pub fn log(&self) -> &latticed_eventlog::EventLog {
+        &self.log
     }
 
     /// Reload the configuration, if this node was started from a file.

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cluster::ClusterConfig;
 use crate::error::ConfigError;
 use crate::file::{read_bounded, ConfigFile};
 use crate::node::{AdminConfig, NodeConfig};
@@ -13,7 +14,8 @@ use crate::validate;
 /// A config file larger than this is refused before parsing (thousands of tenants fit well below it).
 const MAX_CONFIG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Everything a node needs to run: its identity, its admin endpoint and the tenants it serves.
+/// Everything a node needs to run: its identity, its admin endpoint, the tenants it serves and, in a
+/// cluster, its links to the other nodes.
 ///
 /// `Config::default()` is a complete, valid single-node setup, so a node runs with no config file;
 /// `examples/single-node.toml` spells out every key with its default.
@@ -25,23 +27,28 @@ pub struct Config {
     pub admin: AdminConfig,
     /// The tenant networks served by this node, at least one.
     pub tenants: Vec<TenantConfig>,
+    /// Links to the other nodes of the cluster; `None` (the default) runs a single node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
     /// Node 1 (`irc.latticed.local`), admin on 127.0.0.1:6680 without a token, and one tenant `default`
-    /// (network `Latticed`) listening in plain text on 127.0.0.1:6667 with default limits and flood control.
+    /// (network `Latticed`) listening in plain text on 127.0.0.1:6667 with default limits and flood control,
+    /// and no cluster.
     fn default() -> Self {
         Self {
             node: NodeConfig::default(),
             admin: AdminConfig::default(),
             tenants: vec![TenantConfig::default()],
+            cluster: None,
         }
     }
 }
 
 impl Config {
     /// Reads, parses, resolves and validates the config file at `path`. Relative paths inside it
-    /// (`motd_file`, TLS files) are taken relative to the file's directory.
+    /// (`motd_file`, TLS files, cluster PEM files) are taken relative to the file's directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = read_bounded(path, MAX_CONFIG_FILE_BYTES)
             .map_err(|err| ConfigError::new(path, "", format!("cannot read config file: {err}")))?;

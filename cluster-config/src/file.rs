@@ -1,8 +1,9 @@
 //! The config file as written, and its resolution into a [`Config`].
 //!
 //! The file differs from the resolved config in one place: a tenant's MOTD can be inline text, a list of
-//! lines, or a file to read. Resolution reads that file and makes TLS paths absolute relative to the
-//! config file's directory, so the rest of the node never has to know where the config came from.
+//! lines, or a file to read. Resolution reads that file and makes TLS and cluster PEM paths absolute
+//! relative to the config file's directory, so the rest of the node never has to know where the config
+//! came from.
 
 use std::fmt;
 use std::fs::File;
@@ -12,10 +13,12 @@ use std::path::{Path, PathBuf};
 use serde::de::{SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::cluster::ClusterConfig;
 use crate::config::Config;
 use crate::connection::ConnectionConfig;
 use crate::error::ConfigError;
 use crate::flood::FloodConfig;
+use crate::history::HistoryConfig;
 use crate::limits::Limits;
 use crate::node::{AdminConfig, NodeConfig};
 use crate::oper::OperConfig;
@@ -31,6 +34,7 @@ pub(crate) struct ConfigFile {
     node: NodeConfig,
     admin: AdminConfig,
     tenants: Vec<TenantFile>,
+    cluster: Option<ClusterConfig>,
 }
 
 impl Default for ConfigFile {
@@ -39,6 +43,7 @@ impl Default for ConfigFile {
             node: NodeConfig::default(),
             admin: AdminConfig::default(),
             tenants: vec![TenantFile::default()],
+            cluster: None,
         }
     }
 }
@@ -59,6 +64,7 @@ struct TenantFile {
     flood: FloodConfig,
     connection: ConnectionConfig,
     opers: Vec<OperConfig>,
+    history: HistoryConfig,
 }
 
 impl Default for TenantFile {
@@ -77,6 +83,7 @@ impl Default for TenantFile {
             flood: tenant.flood,
             connection: tenant.connection,
             opers: tenant.opers,
+            history: tenant.history,
         }
     }
 }
@@ -130,7 +137,8 @@ impl ConfigFile {
         })
     }
 
-    /// Reads MOTD files and makes TLS paths absolute, relative to `base_dir` (the config file's directory).
+    /// Reads MOTD files and makes TLS and cluster PEM paths absolute, relative to `base_dir` (the config
+    /// file's directory).
     pub(crate) fn resolve(self, base_dir: &Path, origin: &Path) -> Result<Config, ConfigError> {
         let tenants = self
             .tenants
@@ -138,10 +146,17 @@ impl ConfigFile {
             .enumerate()
             .map(|(index, tenant)| tenant.resolve(index, base_dir, origin))
             .collect::<Result<_, _>>()?;
+        let cluster = self.cluster.map(|mut cluster| {
+            for path in [&mut cluster.ca, &mut cluster.cert, &mut cluster.key] {
+                *path = base_dir.join(&*path);
+            }
+            cluster
+        });
         Ok(Config {
             node: self.node,
             admin: self.admin,
             tenants,
+            cluster,
         })
     }
 }
@@ -190,6 +205,7 @@ impl TenantFile {
             flood: self.flood,
             connection: self.connection,
             opers: self.opers,
+            history: self.history,
         })
     }
 }

@@ -6,11 +6,13 @@
 //! file, the dotted key path and the reason. `examples/single-node.toml` documents every key.
 
 mod cidr;
+mod cluster;
 mod config;
 mod connection;
 mod error;
 mod file;
 mod flood;
+mod history;
 mod limits;
 mod node;
 mod oper;
@@ -18,10 +20,12 @@ mod tenant;
 mod validate;
 
 pub use cidr::{CidrError, IpNetwork};
+pub use cluster::{ClusterConfig, PeerConfig};
 pub use config::Config;
 pub use connection::ConnectionConfig;
 pub use error::ConfigError;
 pub use flood::FloodConfig;
+pub use history::HistoryConfig;
 pub use limits::Limits;
 pub use node::{AdminConfig, NodeConfig};
 pub use oper::{OperConfig, OperPrivilege};

@@ -1,6 +1,7 @@
 //! Settings that belong to the node process rather than to any tenant: its identity and its admin port.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,13 @@ pub struct NodeConfig {
     pub name: String,
     /// Free text shown in LINKS and similar replies.
     pub description: String,
+    /// Where the event log lives; a relative path is taken from the node's working directory (the
+    /// systemd unit runs in its state directory). It holds every op this node has seen, so a
+    /// restart resumes from it.
+    pub data_dir: PathBuf,
+    /// How often the event log is flushed to disk, in milliseconds: the most a power cut can lose
+    /// (a process crash loses nothing; peers resend what a node lost).
+    pub flush_interval_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -23,6 +31,8 @@ impl Default for NodeConfig {
             id: 1,
             name: "irc.latticed.local".to_owned(),
             description: "latticed IRC server".to_owned(),
+            data_dir: PathBuf::from("latticed-data"),
+            flush_interval_ms: 50,
         }
     }
 }

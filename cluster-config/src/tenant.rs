@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::connection::ConnectionConfig;
 use crate::flood::FloodConfig;
+use crate::history::HistoryConfig;
 use crate::limits::Limits;
 use crate::oper::OperConfig;
 
@@ -42,6 +43,8 @@ pub struct TenantConfig {
     pub connection: ConnectionConfig,
     /// Operator accounts.
     pub opers: Vec<OperConfig>,
+    /// Message history retention and query limits.
+    pub history: HistoryConfig,
 }
 
 impl TenantConfig {
@@ -74,6 +77,7 @@ impl Default for TenantConfig {
             flood: FloodConfig::default(),
             connection: ConnectionConfig::default(),
             opers: Vec::new(),
+            history: HistoryConfig::default(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use latticed_config::{CaseMappingName, Config, OperPrivilege};
+use latticed_config::{CaseMappingName, ClusterConfig, Config, OperPrivilege};
 
 fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,6 +70,9 @@ fn single_node_example_documents_the_optional_keys_in_comments() {
         "# server_name = ",
         "# motd_file = ",
         "# tls = ",
+        "# [cluster]",
+        "# [[cluster.peers]]",
+        "# allow_join = ",
     ] {
         assert!(text.contains(key), "single-node.toml should show `{key}`");
     }
@@ -144,4 +147,42 @@ fn irctest_example_meets_the_irctest_requirements() {
     assert!(limits.max_list_entries >= 60);
     assert!(limits.max_monitor >= 100);
     assert!(limits.max_channels_per_user >= 1000);
+}
+
+#[test]
+fn single_node_example_documents_the_cluster_defaults() {
+    #[derive(serde::Deserialize)]
+    struct File {
+        cluster: ClusterConfig,
+    }
+    let text = std::fs::read_to_string(example("single-node.toml")).expect("example readable");
+    let (_, block) = text
+        .split_once("# [cluster]")
+        .expect("commented [cluster] block");
+    let mut uncommented = String::from("[cluster]\n");
+    for line in block.lines().filter_map(|line| line.strip_prefix("# ")) {
+        if line.starts_with('[') || line.contains(" = ") {
+            uncommented.push_str(line);
+            uncommented.push('\n');
+        }
+    }
+    let shown = toml::from_str::<File>(&uncommented)
+        .expect("uncommented block parses")
+        .cluster;
+    let defaults = ClusterConfig::new(
+        shown.listen,
+        shown.secret.clone(),
+        shown.ca.clone(),
+        shown.cert.clone(),
+        shown.key.clone(),
+    );
+    assert_eq!(
+        ClusterConfig {
+            peers: Vec::new(),
+            ..shown.clone()
+        },
+        defaults
+    );
+    assert_eq!(shown.peers.len(), 1);
+    assert_eq!(shown.peers[0].id, 2);
 }

@@ -468,3 +468,28 @@ fn the_first_problem_in_file_order_is_reported() {
     config.tenants[0].network = String::new();
     assert_rejected(&config, "tenants[0].network", "it is empty");
 }
+
+#[test]
+fn flush_interval_must_be_in_range() {
+    let mut config = Config::default();
+    config.node.flush_interval_ms = 0;
+    assert_rejected(&config, "node.flush_interval_ms", "between 1 and 10000");
+    config.node.flush_interval_ms = 10_001;
+    assert_rejected(&config, "node.flush_interval_ms", "between 1 and 10000");
+}
+
+#[test]
+fn history_limits_must_be_in_range() {
+    let config = with_tenant(|t| t.history.retention_days = 0);
+    assert_rejected(
+        &config,
+        "tenants[0].history.retention_days",
+        "between 1 and 36500",
+    );
+    let config = with_tenant(|t| t.history.max_query = 1001);
+    assert_rejected(
+        &config,
+        "tenants[0].history.max_query",
+        "between 1 and 1000",
+    );
+}

@@ -244,6 +244,9 @@ pub enum OpBody {
         msgid: MsgId,
         /// Sender.
         from: Uid,
+        /// The sender's `nick!user@host` when it was sent: history shows the sender as it was,
+        /// even after it changed nick or left.
+        source: String,
         /// Channel or user.
         target: MessageTarget,
         /// Which command.

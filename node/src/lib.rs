@@ -6,6 +6,7 @@
 pub mod admin;
 mod listener;
 mod rehash;
+pub mod storage;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -17,7 +18,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
 use latticed_config::Config;
-use latticed_crdt::{NodeId, Op};
+use latticed_crdt::NodeId;
+use latticed_eventlog::EventLog;
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -31,6 +33,7 @@ pub struct RunningNode {
     clients: HashMap<String, Vec<SocketAddr>>,
     admin: SocketAddr,
     tenants: Vec<Arc<Tenant>>,
+    log: EventLog,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -61,24 +64,14 @@ impl RunningNode {
         for task in self.tasks {
             let _ = task.await;
         }
+        if let Err(err) = self.log.flush() {
+            tracing::error!(%err, "final event log flush failed");
+        }
     }
 
     /// Completes when the node has been told to stop.
     pub async fn stopped(&self) {
         self.stop.cancelled().await
-    }
-}
-
-/// Where this node's ops go: counted by tenant and kind in `latticed_ops_total`. The event log and
-/// the replication links attach to the same trait.
-struct MetricsSink {
-    metrics: Metrics,
-}
-
-impl OpSink for MetricsSink {
-    fn record(&self, op: &Op) {
-        self.metrics
-            .op(&op.tenant.0, latticed_actors::tenant::op_kind(&op.body));
     }
 }
 
@@ -95,8 +88,19 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
     let started = latticed_actors::time::iso8601(latticed_actors::time::unix_now_ms());
     let rehasher = Arc::new(rehash::FileRehasher::new(path));
     let stop = CancellationToken::new();
-    let sink: Arc<dyn OpSink> = Arc::new(MetricsSink {
+    let log_metrics =
+        storage::LogMetrics::register(&registry).context("registering log metrics")?;
+    let log = storage::open(&config.node.data_dir, &log_metrics)?;
+    let node_id = NodeId(config.node.id);
+    let epoch = log
+        .begin_epoch(node_id)
+        .context("recording this start in the event log")?;
+    tracing::info!(data_dir = %config.node.data_dir.display(), epoch, "event log open");
+    let sink: Arc<dyn OpSink> = Arc::new(storage::LogSink {
+        log: log.clone(),
+        node: node_id,
         metrics: metrics.clone(),
+        log_metrics: log_metrics.clone(),
     });
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -105,7 +109,7 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
     let mut tasks = Vec::new();
     for tenant_config in &config.tenants {
         let node = NodeInfo {
-            id: NodeId(config.node.id),
+            id: node_id,
             server_name: tenant_config
                 .server_name
                 .clone()
@@ -119,8 +123,13 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
             node,
             metrics.for_tenant(&tenant_config.name),
             sink.clone(),
+            log.clone(),
             Some(rehasher.clone() as Arc<dyn latticed_actors::Rehasher>),
         ));
+        log.set_casemapping(&tenant.id, tenant.lock().casemapping())
+            .context("recording the tenant's casemapping")?;
+        let restored = storage::restore(&tenant, &log, node_id)?;
+        tracing::info!(tenant = %tenant.id, ops = restored, "tenant state restored from the event log");
         for listener_config in &tenant_config.listeners {
             let acceptor = match &listener_config.tls {
                 Some(files) => Some(tls::acceptor(&files.cert, &files.key).with_context(|| {
@@ -155,6 +164,12 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
         tenants.push(tenant);
     }
     rehasher.attach(&tenants);
+    tasks.push(tokio::spawn(storage::flush_loop(
+        log.clone(),
+        std::time::Duration::from_millis(config.node.flush_interval_ms),
+        log_metrics,
+        stop.clone(),
+    )));
 
     let admin_listener = TcpListener::bind(config.admin.listen)
         .await
@@ -179,6 +194,7 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
         clients,
         admin,
         tenants,
+        log,
         stop,
         tasks,
     })

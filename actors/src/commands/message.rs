@@ -79,6 +79,7 @@ fn send_message(ctx: &mut Ctx<'_>, msg: &Message, kind: MessageKind) {
         let body = OpBody::Message {
             msgid: MsgId(uuid::Uuid::now_v7().as_u128()),
             from: me,
+            source: ctx.core.mask_of(me).unwrap_or_default(),
             target: resolved,
             kind,
             text: text.clone(),

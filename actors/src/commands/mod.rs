@@ -4,6 +4,7 @@
 //! outbox its replies go to. Handlers validate, then change state only through `Core::commit`.
 
 mod channel;
+mod history;
 mod info;
 mod message;
 mod mode;
@@ -124,6 +125,7 @@ const COMMANDS: &[(&str, Handler)] = &[
     ("ADMIN", info::admin),
     ("AWAY", user::away),
     ("CAP", registration::cap),
+    ("CHATHISTORY", history::chathistory),
     ("INFO", info::info),
     ("INVITE", channel::invite),
     ("ISON", query::ison),

@@ -1,8 +1,9 @@
 //! Validation of a resolved [`Config`]: the rules serde cannot express.
 //!
-//! Checks run in file order (node, admin, then each tenant top to bottom) and stop at the first problem,
-//! which is reported with its dotted key path.
+//! Checks run in file order (node, admin, each tenant top to bottom, then the cluster section) and stop
+//! at the first problem, which is reported with its dotted key path.
 
+mod cluster;
 mod listeners;
 mod text;
 
@@ -57,7 +58,10 @@ pub(crate) fn config(config: &Config, origin: &Path) -> Result<(), ConfigError> 
         }
         check.tenant(&key, tenant, &mut bound)?;
     }
-    Ok(())
+    match &config.cluster {
+        Some(cluster) => check.cluster(cluster, &config.node),
+        None => Ok(()),
+    }
 }
 
 /// Turns rule failures into [`ConfigError`]s against one origin file.
@@ -95,6 +99,11 @@ impl Checker<'_> {
 
     fn node(&self, config: &Config) -> Result<(), ConfigError> {
         self.range("node.id", config.node.id, 1..=999)?;
+        self.range(
+            "node.flush_interval_ms",
+            config.node.flush_interval_ms,
+            1..=10_000,
+        )?;
         self.at("node.name", text::server_name(&config.node.name))?;
         self.at(
             "node.description",
@@ -142,6 +151,16 @@ impl Checker<'_> {
         self.limits(&format!("{key}.limits"), &tenant.limits)?;
         self.flood(&format!("{key}.flood"), &tenant.flood)?;
         self.connection(&format!("{key}.connection"), &tenant.connection)?;
+        self.range(
+            &format!("{key}.history.retention_days"),
+            tenant.history.retention_days,
+            1..=36_500,
+        )?;
+        self.range(
+            &format!("{key}.history.max_query"),
+            tenant.history.max_query,
+            1..=1000,
+        )?;
         self.opers(key, &tenant.opers)
     }
 

@@ -150,6 +150,21 @@ pub(super) fn admin_token(token: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A cluster secret: 16 to 1024 bytes, none of them control characters, so it is not trivially
+/// guessable and survives being copied between config files intact.
+pub(super) fn cluster_secret(secret: &str) -> Result<(), String> {
+    if !(16..=1024).contains(&secret.len()) {
+        return Err(format!(
+            "is {} bytes long; use 16 to 1024 (e.g. `openssl rand -hex 32`)",
+            secret.len()
+        ));
+    }
+    if secret.chars().any(char::is_control) {
+        return Err("contains a control character; use printable text".to_owned());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +269,19 @@ mod tests {
         for bad in ["", "*", "@host", "user@", "a@b@c", "a b@c", "a@b\n"] {
             assert!(host_mask(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn cluster_secrets() {
+        assert_eq!(cluster_secret("long shared secret"), Ok(()));
+        assert_eq!(cluster_secret(&"s".repeat(1024)), Ok(()));
+        assert!(cluster_secret("too short")
+            .expect_err("short")
+            .contains("is 9 bytes long; use 16 to 1024"));
+        assert!(cluster_secret(&"s".repeat(1025)).is_err());
+        assert!(cluster_secret("sixteen chars\tand a tab")
+            .expect_err("tab")
+            .contains("control character"));
     }
 
     #[test]

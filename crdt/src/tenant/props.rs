@@ -233,6 +233,7 @@ fn build(specs: Vec<(Spec, u32, u64)>) -> Vec<Op> {
                 Spec::Message(u) => OpBody::Message {
                     msgid: MsgId(i as u128),
                     from: uid(*u),
+                    source: "n!u@h".to_owned(),
                     target: MessageTarget::Channel(CHANNELS[0].into()),
                     kind: MessageKind::Privmsg,
                     text: "hi".into(),

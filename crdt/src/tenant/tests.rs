@@ -262,6 +262,7 @@ fn duplicates_and_messages_change_nothing() {
         OpBody::Message {
             msgid: MsgId(7),
             from: a,
+            source: "a!u@h".to_owned(),
             target: MessageTarget::Channel("#c".into()),
             kind: MessageKind::Privmsg,
             text: "hello".into(),

@@ -39,18 +39,28 @@ pub const USERNAME: &str = "tester";
 /// A node started for one test, on ephemeral ports, torn down by [`TestNode::shutdown`].
 pub struct TestNode {
     node: latticed::RunningNode,
+    /// The node's event log directory, removed when the test ends.
+    data: tempfile::TempDir,
 }
 
 impl TestNode {
     /// Starts a node from a TOML configuration string and waits until it listens.
     pub async fn start(toml: &str) -> TestNode {
-        let cfg = latticed_config::Config::from_toml_str(toml, std::path::Path::new("test.toml"))
-            .unwrap_or_else(|e| panic!("test configuration rejected: {e}\n{toml}"));
+        let data = tempfile::tempdir().expect("temporary data directory");
+        TestNode::start_in(toml, data).await
+    }
+
+    /// Starts a node whose event log lives in `data` (a restart test passes the previous node's).
+    pub async fn start_in(toml: &str, data: tempfile::TempDir) -> TestNode {
+        let mut cfg =
+            latticed_config::Config::from_toml_str(toml, std::path::Path::new("test.toml"))
+                .unwrap_or_else(|e| panic!("test configuration rejected: {e}\n{toml}"));
+        cfg.node.data_dir = data.path().to_path_buf();
         let node = tokio::time::timeout(Duration::from_secs(20), latticed::start(cfg))
             .await
             .expect("node did not start within 20 s")
             .unwrap_or_else(|e| panic!("node failed to start: {e}"));
-        TestNode { node }
+        TestNode { node, data }
     }
 
     /// A single `default` tenant with flood control disabled and the standard oper blocks.

@@ -1,0 +1,371 @@
+//! The event log handle: opening, the in-memory view of what it holds, flushing and metrics.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use latticed_crdt::{NodeId, OpId, TenantId};
+use latticed_proto::CaseMapping;
+use parking_lot::{Mutex, RwLock};
+
+use crate::codec::decode_op_record;
+use crate::entry::Entry;
+use crate::error::{LogError, OpenError};
+use crate::keys::{self, KeyBuf, META_PROGRESS};
+use crate::progress::{OriginProgress, VersionVector};
+use crate::storage::{SledStorage, Space, Storage};
+
+/// Default page cache of the storage engine: enough for the hot part of a busy log.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
+
+/// How to open a log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogOptions {
+    /// Most memory the storage engine may use to cache pages.
+    pub cache_bytes: u64,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            cache_bytes: DEFAULT_CACHE_BYTES,
+        }
+    }
+}
+
+/// A node's event log: every op it has seen, from every origin, for every tenant, with history
+/// and time indexes, snapshots and node metadata.
+///
+/// Cheap to clone (a shared handle) and safe to use from many threads. Appends are not durable
+/// until the next [`EventLog::flush`]; see [`EventLog::spawn_flusher`] for the group-commit
+/// policy and the crate docs for what a power cut can lose. Dropping the last handle flushes.
+#[derive(Clone)]
+pub struct EventLog {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The shared state behind every handle.
+pub(crate) struct Inner {
+    pub store: Box<dyn Storage>,
+    progress: Mutex<Progress>,
+    casemaps: RwLock<HashMap<TenantId, CaseMapping>>,
+    /// Serialises read-modify-write of node metadata.
+    pub meta_lock: Mutex<()>,
+    counters: Counters,
+}
+
+/// Seqs held per tenant and origin, and which progress changed since the last checkpoint.
+#[derive(Default)]
+struct Progress {
+    tenants: BTreeMap<TenantId, BTreeMap<NodeId, OriginProgress>>,
+    dirty: BTreeSet<(TenantId, NodeId)>,
+}
+
+#[derive(Default)]
+struct Counters {
+    appends: AtomicU64,
+    duplicates: AtomicU64,
+    flushes: AtomicU64,
+    flush_errors: AtomicU64,
+    /// Microseconds of the last successful flush, plus one (0: no flush yet).
+    last_flush_micros_plus_one: AtomicU64,
+}
+
+/// Counters the node exports as metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogMetrics {
+    /// Ops newly appended since open.
+    pub appends: u64,
+    /// Appends of ops the log already held (ignored).
+    pub duplicates: u64,
+    /// Successful flushes since open.
+    pub flushes: u64,
+    /// Failed flushes since open.
+    pub flush_errors: u64,
+    /// How long the last successful flush took.
+    pub last_flush_latency: Option<Duration>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("tenants", &self.tenants())
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(error) = self.store.flush() {
+            tracing::warn!(%error, "event log: final flush on close failed");
+        }
+    }
+}
+
+impl EventLog {
+    /// Opens (creating if needed) the log in directory `dir` with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<EventLog, OpenError> {
+        EventLog::open_with(dir, &LogOptions::default())
+    }
+
+    /// Opens (creating if needed) the log in directory `dir`.
+    pub fn open_with(dir: impl AsRef<Path>, options: &LogOptions) -> Result<EventLog, OpenError> {
+        let dir = dir.as_ref();
+        let store =
+            SledStorage::open(dir, options.cache_bytes).map_err(|source| OpenError::Storage {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        crate::marker::check_or_create(dir, &store)?;
+        EventLog::from_storage(Box::new(store)).map_err(|source| OpenError::Load {
+            path: dir.to_path_buf(),
+            source,
+        })
+    }
+
+    /// A log over any storage engine: loads what it holds (per-origin progress from the last
+    /// checkpoint onwards, tenant casemappings).
+    pub fn from_storage(store: Box<dyn Storage>) -> Result<EventLog, LogError> {
+        let tenants = crate::load::load_progress(store.as_ref())?;
+        let casemaps = crate::meta::load_casemappings(store.as_ref())?;
+        Ok(EventLog {
+            inner: Arc::new(Inner {
+                store,
+                progress: Mutex::new(Progress {
+                    tenants,
+                    dirty: BTreeSet::new(),
+                }),
+                casemaps: RwLock::new(casemaps),
+                meta_lock: Mutex::new(()),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    pub(crate) fn store(&self) -> &dyn Storage {
+        self.inner.store.as_ref()
+    }
+
+    /// Notes that an op is now held (called after its record is written).
+    pub(crate) fn note_held(&self, tenant: &TenantId, id: OpId) {
+        let mut progress = self.inner.progress.lock();
+        let moved = progress
+            .tenants
+            .entry(tenant.clone())
+            .or_default()
+            .entry(id.origin)
+            .or_default()
+            .hold(id.seq);
+        if moved {
+            progress.dirty.insert((tenant.clone(), id.origin));
+        }
+    }
+
+    pub(crate) fn count_append(&self, new: bool) {
+        let counter = if new {
+            &self.inner.counters.appends
+        } else {
+            &self.inner.counters.duplicates
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes every append made before this call durable (one fsync for all of them: group
+    /// commit). Also checkpoints per-origin progress so the next open does not rescan the log.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let started = Instant::now();
+        let result = self.checkpoint_and_flush();
+        let counters = &self.inner.counters;
+        match &result {
+            Ok(()) => {
+                let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX - 1);
+                counters
+                    .last_flush_micros_plus_one
+                    .store(micros + 1, Ordering::Relaxed);
+                counters.flushes.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counters.flush_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+
+    fn checkpoint_and_flush(&self) -> Result<(), LogError> {
+        let dirty: Vec<(TenantId, NodeId, u64)> = {
+            let mut progress = self.inner.progress.lock();
+            let dirty = std::mem::take(&mut progress.dirty);
+            dirty
+                .into_iter()
+                .map(|(tenant, origin)| {
+                    let contiguous = progress
+                        .tenants
+                        .get(&tenant)
+                        .and_then(|origins| origins.get(&origin))
+                        .map_or(0, |p| p.contiguous);
+                    (tenant, origin, contiguous)
+                })
+                .collect()
+        };
+        for (index, (tenant, origin, contiguous)) in dirty.iter().enumerate() {
+            let written = progress_key(tenant, *origin).and_then(|key| {
+                self.store()
+                    .insert(Space::Meta, &key, &contiguous.to_be_bytes())
+                    .map_err(LogError::storage("checkpointing progress"))
+            });
+            if let Err(error) = written {
+                let mut progress = self.inner.progress.lock();
+                for (tenant, origin, _) in &dirty[index..] {
+                    progress.dirty.insert((tenant.clone(), *origin));
+                }
+                return Err(error);
+            }
+        }
+        self.store()
+            .flush()
+            .map_err(LogError::storage("flushing to disk"))
+    }
+
+    /// For every origin, the highest seq up to which this log holds all of that origin's ops of
+    /// `tenant` (origins with none contiguous from 1 are left out).
+    pub fn version_vector(&self, tenant: &TenantId) -> VersionVector {
+        let progress = self.inner.progress.lock();
+        progress
+            .tenants
+            .get(tenant)
+            .into_iter()
+            .flatten()
+            .filter(|(_, p)| p.contiguous > 0)
+            .map(|(origin, p)| (*origin, p.contiguous))
+            .collect()
+    }
+
+    /// What a peer whose version vector is `peer` is missing of `tenant`: every entry held with
+    /// a seq above the peer's for its origin, origin by origin (in node id order), each origin's
+    /// in seq order, at most `limit` entries.
+    ///
+    /// To page through a large gap, call again with the peer's vector raised to the last seq
+    /// returned for each origin in the batch; an empty batch means nothing more is held.
+    pub fn ops_after(
+        &self,
+        tenant: &TenantId,
+        peer: &VersionVector,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LogError> {
+        let origins: Vec<NodeId> = {
+            let progress = self.inner.progress.lock();
+            progress
+                .tenants
+                .get(tenant)
+                .map(|origins| origins.keys().copied().collect())
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for origin in origins {
+            if out.len() >= limit {
+                break;
+            }
+            let seen = peer.get(&origin).copied().unwrap_or(0);
+            let Some(first) = seen.checked_add(1) else {
+                continue;
+            };
+            let start = keys::op_key(tenant, OpId { origin, seq: first })?;
+            let prefix = keys::origin_prefix(tenant, origin)?;
+            let end = keys::prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+            let scan = self
+                .store()
+                .scan(Space::Ops, Bound::Included(start), end, false);
+            for item in scan.take(limit - out.len()) {
+                let (key, value) = item.map_err(LogError::storage("reading ops to ship"))?;
+                out.push(decode_entry(&key, &value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entry held for an op id, if any.
+    pub fn get(&self, tenant: &TenantId, id: OpId) -> Result<Option<Entry>, LogError> {
+        let key = keys::op_key(tenant, id)?;
+        match self
+            .store()
+            .get(Space::Ops, &key)
+            .map_err(LogError::storage("reading an op"))?
+        {
+            Some(value) => decode_entry(&key, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Every tenant the log holds ops of, in order.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.inner.progress.lock().tenants.keys().cloned().collect()
+    }
+
+    /// The casemapping the log compares `tenant`'s channel names with: the one set by
+    /// [`EventLog::set_casemapping`], or `rfc1459` (the IRC default) if none was.
+    pub fn casemapping(&self, tenant: &TenantId) -> CaseMapping {
+        self.inner
+            .casemaps
+            .read()
+            .get(tenant)
+            .copied()
+            .unwrap_or(CaseMapping::Rfc1459)
+    }
+
+    pub(crate) fn remember_casemapping(&self, tenant: &TenantId, casemapping: CaseMapping) {
+        self.inner
+            .casemaps
+            .write()
+            .insert(tenant.clone(), casemapping);
+    }
+
+    /// Counters for the node's metrics.
+    pub fn metrics(&self) -> LogMetrics {
+        let c = &self.inner.counters;
+        LogMetrics {
+            appends: c.appends.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            flushes: c.flushes.load(Ordering::Relaxed),
+            flush_errors: c.flush_errors.load(Ordering::Relaxed),
+            last_flush_latency: match c.last_flush_micros_plus_one.load(Ordering::Relaxed) {
+                0 => None,
+                n => Some(Duration::from_micros(n - 1)),
+            },
+        }
+    }
+
+    /// Bytes the log uses on disk.
+    pub fn size_on_disk(&self) -> Result<u64, LogError> {
+        self.store()
+            .size_on_disk()
+            .map_err(LogError::storage("measuring size on disk"))
+    }
+}
+
+/// Key of the progress checkpoint of one origin in one tenant.
+pub(crate) fn progress_key(tenant: &TenantId, origin: NodeId) -> Result<Vec<u8>, LogError> {
+    Ok(KeyBuf::meta(META_PROGRESS)
+        .str(&tenant.0)?
+        .u32(origin.0)
+        .into_vec())
+}
+
+/// Decodes the entry stored under an ops key.
+pub(crate) fn decode_entry(key: &[u8], value: &[u8]) -> Result<Entry, LogError> {
+    decode_op_record(value).map_err(|source| LogError::Decode {
+        what: describe_op_key(key),
+        source,
+    })
+}
+
+fn describe_op_key(key: &[u8]) -> String {
+    let mut r = keys::KeyReader::new(key);
+    match (r.str(), r.op_id()) {
+        (Ok(tenant), Ok(id)) => format!("op {}/{} of tenant {tenant}", id.origin, id.seq),
+        _ => format!("under malformed key {key:02x?}"),
+    }
+}

@@ -1,0 +1,131 @@
+//! Retention: old message bodies are removed, state ops never are.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use latticed_crdt::{Op, OpBody, TenantId};
+
+use crate::append::history_target;
+use crate::codec::encode_op_record;
+use crate::entry::{Entry, PrunedMessage};
+use crate::error::LogError;
+use crate::history::HistoryTarget;
+use crate::keys::{self, KeyBuf, KeyReader, TimeValue};
+use crate::kind::OpKind;
+use crate::log::EventLog;
+use crate::storage::{scan_prefix, Space};
+
+impl EventLog {
+    /// Retention: removes the bodies and history indexes of `tenant`'s messages older than
+    /// `older_than_ms` (server time), leaving a [`PrunedMessage`] tombstone in place of each so
+    /// version vectors stay contiguous. State ops are never pruned: replay and convergence are
+    /// unaffected. Returns how many messages were pruned. Durable at the next flush; safe to
+    /// rerun after a crash part way through.
+    pub fn prune_history(&self, tenant: &TenantId, older_than_ms: u64) -> Result<u64, LogError> {
+        let start = KeyBuf::tenant(tenant)?.u64(0).into_vec();
+        let end = KeyBuf::tenant(tenant)?.u64(older_than_ms).into_vec();
+        let mut pruned = 0;
+        let mut conversations = BTreeSet::new();
+        let scan = self.store().scan(
+            Space::Time,
+            Bound::Included(start),
+            Bound::Excluded(end),
+            false,
+        );
+        for item in scan {
+            let (time_key, value) = item.map_err(LogError::storage("scanning for retention"))?;
+            if TimeValue::decode(&value)?.kind != OpKind::Message {
+                continue;
+            }
+            let mut r = KeyReader::new(&time_key);
+            r.str()?;
+            r.u64()?;
+            let id = r.op_id()?;
+            r.finish()?;
+            if let Some(Entry::Op(op)) = self.get(tenant, id)? {
+                if let Some(conversation) = self.prune_message(&op)? {
+                    conversations.insert(conversation);
+                }
+                pruned += 1;
+            }
+            self.store()
+                .remove(Space::Time, &time_key)
+                .map_err(LogError::storage("removing a pruned message's time index"))?;
+        }
+        for conversation in conversations {
+            self.forget_conversation_if_empty(tenant, &conversation)?;
+        }
+        Ok(pruned)
+    }
+
+    /// Removes one message's history indexes and replaces its record with a tombstone; returns
+    /// its conversation if it was a private message.
+    fn prune_message(&self, op: &Op) -> Result<Option<HistoryTarget>, LogError> {
+        let OpBody::Message {
+            msgid,
+            from,
+            target,
+            ..
+        } = &op.body
+        else {
+            return Ok(None);
+        };
+        let tenant = &op.tenant;
+        let history = history_target(*from, target);
+        let position = keys::with_position(&history.prefix(tenant)?, op.wall_ms, *msgid);
+        let store = self.store();
+        store
+            .remove(Space::History, &position)
+            .map_err(LogError::storage("removing a pruned message from history"))?;
+        let msgid_key = keys::msgid_key(tenant, *msgid)?;
+        let indexed_here = store
+            .get(Space::MsgIds, &msgid_key)
+            .map_err(LogError::storage("reading the msgid index"))?
+            .is_some_and(|v| v.get(8..) == Some(&keys::op_id_value(op.id)[..]));
+        if indexed_here {
+            store
+                .remove(Space::MsgIds, &msgid_key)
+                .map_err(LogError::storage("removing a pruned msgid"))?;
+        }
+        let tombstone = Entry::Pruned(PrunedMessage {
+            tenant: tenant.clone(),
+            id: op.id,
+            stamp: op.stamp,
+            wall_ms: op.wall_ms,
+        });
+        let record = encode_op_record(&tombstone).map_err(|source| LogError::Encode {
+            what: format!("tombstone of op {}/{}", op.id.origin, op.id.seq),
+            source,
+        })?;
+        store
+            .insert(Space::Ops, &keys::op_key(tenant, op.id)?, &record)
+            .map_err(LogError::storage("writing a pruned message's tombstone"))?;
+        Ok(matches!(history, HistoryTarget::Conversation(..)).then_some(history))
+    }
+
+    fn forget_conversation_if_empty(
+        &self,
+        tenant: &TenantId,
+        conversation: &HistoryTarget,
+    ) -> Result<(), LogError> {
+        let HistoryTarget::Conversation(a, b) = *conversation else {
+            return Ok(());
+        };
+        let prefix = conversation.prefix(tenant)?;
+        if scan_prefix(self.store(), Space::History, &prefix, false)
+            .next()
+            .is_some()
+        {
+            return Ok(());
+        }
+        for (user, peer) in [(a, b), (b, a)] {
+            self.store()
+                .remove(
+                    Space::Conversations,
+                    &keys::conversation_key(tenant, user, peer)?,
+                )
+                .map_err(LogError::storage("removing an empty conversation"))?;
+        }
+        Ok(())
+    }
+}

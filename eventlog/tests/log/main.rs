@@ -1,0 +1,9 @@
+//! Integration tests of the event log on real sled files in temporary directories.
+
+mod append;
+mod events;
+mod history;
+mod quarantine;
+mod records;
+mod replay;
+mod support;
