@@ -4,6 +4,7 @@
 //! start-up path as operators.
 
 pub mod admin;
+pub mod inspect;
 mod listener;
 mod rehash;
 pub mod storage;
@@ -179,6 +180,8 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
     let router = admin::router(admin::AdminState {
         registry,
         ready: ready.clone(),
+        log: log.clone(),
+        token: config.admin.token.clone(),
     });
     let admin_stop = stop.clone();
     tasks.push(tokio::spawn(async move {
