@@ -7,6 +7,7 @@ pub mod admin;
 pub mod inspect;
 mod listener;
 mod rehash;
+pub mod replication;
 pub mod storage;
 pub mod tls;
 
@@ -35,6 +36,7 @@ pub struct RunningNode {
     admin: SocketAddr,
     tenants: Vec<Arc<Tenant>>,
     log: EventLog,
+    cluster: Option<latticed_cluster::ClusterHandle<replication::ReplFrame>>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -50,9 +52,18 @@ impl RunningNode {
         self.admin
     }
 
-    /// Stop accepting, tell every client the server is going away, and stop the admin listener.
+    /// The bound cluster (QUIC) address, when the node is part of a cluster.
+    pub fn cluster_addr(&self) -> Option<SocketAddr> {
+        self.cluster.as_ref().map(|c| c.local_addr())
+    }
+
+    /// Stop accepting, tell every client the server is going away, close the cluster links (peers
+    /// notice at once), and stop the admin listener.
     pub async fn shutdown(self) {
         self.stop.cancel();
+        if let Some(cluster) = &self.cluster {
+            cluster.shutdown().await;
+        }
         for tenant in &self.tenants {
             let core = tenant.lock();
             for local in core.local.values() {
@@ -76,13 +87,23 @@ impl RunningNode {
     }
 }
 
-/// Start a node from `config`, with no config file behind it (REHASH then keeps the running config).
-pub async fn start(config: Config) -> Result<RunningNode> {
-    start_with_file(config, None).await
+/// How a node was asked to start, beyond its configuration.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// The file the configuration came from (REHASH and SIGHUP re-read it).
+    pub config_path: Option<PathBuf>,
+    /// `--join HOST:PORT`: a running cluster node to learn the cluster from.
+    pub join: Option<SocketAddr>,
 }
 
-/// Start a node from `config`, loaded from `path` (which REHASH and SIGHUP re-read).
-pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<RunningNode> {
+/// Start a node from `config`, with no config file behind it (REHASH then keeps the running config).
+pub async fn start(config: Config) -> Result<RunningNode> {
+    start_with(config, StartOptions::default()).await
+}
+
+/// Start a node from `config` with start-up options.
+pub async fn start_with(config: Config, options: StartOptions) -> Result<RunningNode> {
+    let path = options.config_path;
     tls::install_crypto_provider();
     let registry = Registry::new();
     let metrics = Metrics::register(&registry).context("registering metrics")?;
@@ -97,12 +118,40 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
         .begin_epoch(node_id)
         .context("recording this start in the event log")?;
     tracing::info!(data_dir = %config.node.data_dir.display(), epoch, "event log open");
-    let sink: Arc<dyn OpSink> = Arc::new(storage::LogSink {
+    let local_sink = storage::LogSink {
         log: log.clone(),
         node: node_id,
         metrics: metrics.clone(),
         log_metrics: log_metrics.clone(),
-    });
+    };
+    let cluster = match &config.cluster {
+        Some(cluster_config) => {
+            let settings = latticed_cluster::ClusterSettings::from_config(
+                &config.node,
+                cluster_config,
+                options.join,
+            )
+            .context("reading the cluster settings")?;
+            let (handle, events) =
+                latticed_cluster::Cluster::start::<replication::ReplFrame>(settings)
+                    .context("starting the cluster links")?;
+            tracing::info!(address = %handle.local_addr(), epoch = handle.epoch(), "cluster endpoint ready");
+            Some((handle, events))
+        }
+        None => {
+            if options.join.is_some() {
+                anyhow::bail!("--join needs a [cluster] section in the configuration (certificates, secret, listen address)");
+            }
+            None
+        }
+    };
+    let sink: Arc<dyn OpSink> = match &cluster {
+        Some((handle, _)) => Arc::new(replication::ReplicatingSink {
+            local: local_sink,
+            cluster: handle.clone(),
+        }),
+        None => Arc::new(local_sink),
+    };
     let ready = Arc::new(AtomicBool::new(false));
 
     let mut tenants = Vec::new();
@@ -165,6 +214,18 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
         tenants.push(tenant);
     }
     rehasher.attach(&tenants);
+    let cluster = match cluster {
+        Some((handle, events)) => {
+            let replicator = Arc::new(replication::Replicator::new(
+                &tenants,
+                log.clone(),
+                handle.clone(),
+            ));
+            tasks.push(tokio::spawn(replicator.run(events, stop.clone())));
+            Some(handle)
+        }
+        None => None,
+    };
     tasks.push(tokio::spawn(storage::flush_loop(
         log.clone(),
         std::time::Duration::from_millis(config.node.flush_interval_ms),
@@ -198,6 +259,7 @@ pub async fn start_with_file(config: Config, path: Option<PathBuf>) -> Result<Ru
         admin,
         tenants,
         log,
+        cluster,
         stop,
         tasks,
     })

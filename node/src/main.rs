@@ -22,6 +22,10 @@ enum Command {
         /// TOML configuration file (see cluster-config/examples/single-node.toml).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Join a running cluster through this node's cluster address (HOST:PORT); needs a
+        /// [cluster] section with this node's certificate and the cluster secret.
+        #[arg(long)]
+        join: Option<std::net::SocketAddr>,
     },
     /// Validate a configuration file; errors name the file, the key and the reason.
     CheckConfig {
@@ -132,7 +136,7 @@ fn main() -> Result<()> {
             println!("wrote {} and {}", files.cert.display(), files.key.display());
             Ok(())
         }
-        Command::Run { config } => run(config),
+        Command::Run { config, join } => run(config, join),
         Command::Replay {
             data,
             tenant,
@@ -190,7 +194,7 @@ fn main() -> Result<()> {
     }
 }
 
-fn run(path: Option<PathBuf>) -> Result<()> {
+fn run(path: Option<PathBuf>, join: Option<std::net::SocketAddr>) -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -203,7 +207,11 @@ fn run(path: Option<PathBuf>) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        let node = latticed::start_with_file(config, path).await?;
+        let options = latticed::StartOptions {
+            config_path: path,
+            join,
+        };
+        let node = latticed::start_with(config, options).await?;
         wait_for_signals(&node).await?;
         tracing::info!("shutting down");
         node.shutdown().await;

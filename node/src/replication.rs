@@ -1,0 +1,226 @@
+//! Replication between nodes: every op a node creates is shipped to its peers; when a link comes
+//! up the two sides exchange version vectors and send each other exactly what the other lacks;
+//! ops from peers are applied through the same path as local ones (and rendered to local clients)
+//! and stored in this node's event log, so any node's log holds the whole network.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use latticed_actors::tenant::{Foreign, Outbox};
+use latticed_actors::{OpSink, Tenant};
+use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
+use latticed_crdt::{Op, TenantId};
+use latticed_eventlog::{Entry, EventLog, VersionVector};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Ops per catch-up frame.
+const CATCH_UP_BATCH: usize = 512;
+
+/// What nodes say to each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ReplFrame {
+    /// "This is what I hold": per tenant, the highest contiguous sequence per origin. The receiver
+    /// answers with every op the sender lacks.
+    Vectors(Vec<(TenantId, VersionVector)>),
+    /// Ops of one tenant, in sequence order per origin (live, or a catch-up batch).
+    Ops {
+        /// The tenant.
+        tenant: TenantId,
+        /// The ops (or pruned-message placeholders).
+        entries: Vec<Entry>,
+    },
+}
+
+/// An [`OpSink`] that records locally, then ships the op to every linked peer.
+pub struct ReplicatingSink<S> {
+    /// The local sink (event log, metrics).
+    pub local: S,
+    /// The cluster links.
+    pub cluster: ClusterHandle<ReplFrame>,
+}
+
+impl<S: OpSink> OpSink for ReplicatingSink<S> {
+    fn record(&self, op: &Op) {
+        self.local.record(op);
+        let frame = ReplFrame::Ops {
+            tenant: op.tenant.clone(),
+            entries: vec![Entry::Op(op.clone())],
+        };
+        if let Err(err) = self.cluster.broadcast(&frame) {
+            tracing::warn!(%err, op = ?op.id, "could not ship op to peers; they will catch up");
+        }
+    }
+
+    fn persist_clock_ceiling(&self, ceiling: u64) {
+        self.local.persist_clock_ceiling(ceiling);
+    }
+}
+
+/// Applies peers' frames and answers their catch-up requests.
+pub struct Replicator {
+    tenants: HashMap<TenantId, Arc<Tenant>>,
+    log: EventLog,
+    cluster: ClusterHandle<ReplFrame>,
+}
+
+impl Replicator {
+    /// A replicator for this node's tenants.
+    pub fn new(tenants: &[Arc<Tenant>], log: EventLog, cluster: ClusterHandle<ReplFrame>) -> Self {
+        Replicator {
+            tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
+            log,
+            cluster,
+        }
+    }
+
+    /// Handle cluster events until `stop`.
+    pub async fn run(
+        self: Arc<Self>,
+        mut events: mpsc::Receiver<ClusterEvent<ReplFrame>>,
+        stop: CancellationToken,
+    ) {
+        loop {
+            let event = tokio::select! {
+                _ = stop.cancelled() => return,
+                event = events.recv() => match event {
+                    Some(event) => event,
+                    None => return,
+                },
+            };
+            match event {
+                ClusterEvent::PeerUp {
+                    id, name, epoch, ..
+                } => {
+                    tracing::info!(peer = %id, %name, epoch, "peer linked; exchanging version vectors");
+                    self.send_vectors(id, None).await;
+                }
+                ClusterEvent::PeerDown { id, epoch } => {
+                    tracing::warn!(peer = %id, epoch, "peer link down");
+                }
+                ClusterEvent::Frame { from, frame } => match frame {
+                    ReplFrame::Vectors(vectors) => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.catch_up(from, vectors).await });
+                    }
+                    ReplFrame::Ops { tenant, entries } => {
+                        if self.apply(&tenant, entries) {
+                            self.send_vectors(from, Some(&tenant)).await;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Tell `peer` what this node holds (for one tenant, or all), so it sends what is missing.
+    async fn send_vectors(&self, peer: NodeId, only: Option<&TenantId>) {
+        let vectors = self
+            .tenants
+            .keys()
+            .filter(|t| only.is_none_or(|o| o == *t))
+            .map(|t| (t.clone(), self.log.version_vector(t)))
+            .collect();
+        if let Err(err) = self
+            .cluster
+            .send_wait(peer, &ReplFrame::Vectors(vectors))
+            .await
+        {
+            tracing::warn!(%peer, %err, "could not send version vectors");
+        }
+    }
+
+    /// Apply a peer's ops; returns true if one was out of order (a gap), so a resync is needed.
+    fn apply(&self, tenant_id: &TenantId, entries: Vec<Entry>) -> bool {
+        let Some(tenant) = self.tenants.get(tenant_id) else {
+            tracing::debug!(tenant = %tenant_id, "ops for a tenant this node does not host");
+            return false;
+        };
+        let mut core = tenant.lock();
+        let mut gap = false;
+        for entry in entries {
+            let outcome = match &entry {
+                Entry::Op(op) if op.tenant == *tenant_id => core.apply_foreign(op, true),
+                Entry::Op(op) => {
+                    tracing::warn!(op = ?op.id, "op labelled with another tenant; dropped");
+                    continue;
+                }
+                Entry::Pruned(p) => core.apply_pruned(p.id, p.stamp),
+            };
+            match outcome {
+                Foreign::Applied(changes) => {
+                    tell_renamed_users(&mut core, &changes);
+                    if let Err(err) = self.log.append_entry(&entry) {
+                        tracing::error!(%err, "could not store a peer's op in the event log");
+                    }
+                }
+                Foreign::Duplicate => {}
+                Foreign::Gap { .. } => gap = true,
+            }
+        }
+        gap
+    }
+
+    /// Send `peer` every op it lacks according to its vectors, in batches.
+    async fn catch_up(&self, peer: NodeId, vectors: Vec<(TenantId, VersionVector)>) {
+        for (tenant, mut vv) in vectors {
+            if !self.tenants.contains_key(&tenant) {
+                continue;
+            }
+            loop {
+                let log = self.log.clone();
+                let (t, v) = (tenant.clone(), vv.clone());
+                let batch =
+                    tokio::task::spawn_blocking(move || log.ops_after(&t, &v, CATCH_UP_BATCH))
+                        .await;
+                let entries = match batch {
+                    Ok(Ok(entries)) => entries,
+                    Ok(Err(err)) => {
+                        tracing::error!(%err, "reading ops for catch-up");
+                        break;
+                    }
+                    Err(err) => {
+                        tracing::error!(%err, "catch-up task failed");
+                        break;
+                    }
+                };
+                if entries.is_empty() {
+                    break;
+                }
+                for entry in &entries {
+                    let id = entry.id();
+                    let seen = vv.entry(id.origin).or_insert(0);
+                    *seen = (*seen).max(id.seq);
+                }
+                let frame = ReplFrame::Ops {
+                    tenant: tenant.clone(),
+                    entries,
+                };
+                if let Err(err) = self.cluster.send_wait(peer, &frame).await {
+                    tracing::warn!(%peer, %err, "catch-up interrupted");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A merge can take a nick from a local user (the earlier claim keeps it): tell them why their
+/// nick changed, as the conflict rules promise.
+fn tell_renamed_users(core: &mut latticed_actors::tenant::Core, changes: &[latticed_crdt::Change]) {
+    for change in changes {
+        if let latticed_crdt::Change::NickChanged { uid, old, new } = change {
+            if core.local.contains_key(uid) && *new == uid.to_string() {
+                let line = latticed_proto::Message::new("NOTICE")
+                    .with_source(core.server_name.clone())
+                    .with_param(new.clone())
+                    .with_param(format!(
+                        "Your nick {old} was claimed earlier by another user on the other side of a network split; you are now {new}. Pick a new nick with /nick."
+                    ));
+                let mut outbox = Outbox::new(None);
+                core.deliver(&mut outbox, *uid, line.to_bytes());
+            }
+        }
+    }
+}
