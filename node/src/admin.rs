@@ -24,6 +24,11 @@ pub struct AdminState {
     pub log: latticed_eventlog::EventLog,
     /// Bearer token for /admin/*; without one, /admin/* is refused.
     pub token: Option<String>,
+    /// The cluster links and their metrics, refreshed on every scrape.
+    pub cluster: Option<(
+        latticed_cluster::ClusterHandle<crate::replication::ReplFrame>,
+        crate::cluster_metrics::ReplMetrics,
+    )>,
 }
 
 /// The admin HTTP routes.
@@ -38,6 +43,9 @@ pub fn router(state: AdminState) -> Router {
 }
 
 async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    if let Some((cluster, metrics)) = &state.cluster {
+        metrics.refresh(cluster);
+    }
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&state.registry.gather(), &mut body) {

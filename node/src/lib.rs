@@ -4,6 +4,7 @@
 //! start-up path as operators.
 
 pub mod admin;
+mod cluster_metrics;
 pub mod inspect;
 mod listener;
 mod rehash;
@@ -145,10 +146,13 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
             None
         }
     };
+    let repl_metrics =
+        cluster_metrics::ReplMetrics::register(&registry).context("registering cluster metrics")?;
     let sink: Arc<dyn OpSink> = match &cluster {
         Some((handle, _)) => Arc::new(replication::ReplicatingSink {
             local: local_sink,
             cluster: handle.clone(),
+            metrics: repl_metrics.clone(),
         }),
         None => Arc::new(local_sink),
     };
@@ -220,6 +224,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
                 &tenants,
                 log.clone(),
                 handle.clone(),
+                repl_metrics.clone(),
             ));
             tasks.push(tokio::spawn(replicator.run(events, stop.clone())));
             Some(handle)
@@ -243,6 +248,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         ready: ready.clone(),
         log: log.clone(),
         token: config.admin.token.clone(),
+        cluster: cluster.clone().map(|handle| (handle, repl_metrics)),
     });
     let admin_stop = stop.clone();
     tasks.push(tokio::spawn(async move {

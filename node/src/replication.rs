@@ -3,7 +3,7 @@
 //! ops from peers are applied through the same path as local ones (and rendered to local clients)
 //! and stored in this node's event log, so any node's log holds the whole network.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use latticed_actors::tenant::{Foreign, Outbox};
@@ -14,6 +14,8 @@ use latticed_eventlog::{Entry, EventLog, VersionVector};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+use crate::cluster_metrics::ReplMetrics;
 
 /// Ops per catch-up frame.
 const CATCH_UP_BATCH: usize = 512;
@@ -39,6 +41,8 @@ pub struct ReplicatingSink<S> {
     pub local: S,
     /// The cluster links.
     pub cluster: ClusterHandle<ReplFrame>,
+    /// Cluster metrics.
+    pub metrics: ReplMetrics,
 }
 
 impl<S: OpSink> OpSink for ReplicatingSink<S> {
@@ -48,8 +52,11 @@ impl<S: OpSink> OpSink for ReplicatingSink<S> {
             tenant: op.tenant.clone(),
             entries: vec![Entry::Op(op.clone())],
         };
-        if let Err(err) = self.cluster.broadcast(&frame) {
-            tracing::warn!(%err, op = ?op.id, "could not ship op to peers; they will catch up");
+        match self.cluster.broadcast(&frame) {
+            Ok(_) => self.metrics.ops_shipped.inc(),
+            Err(err) => {
+                tracing::warn!(%err, op = ?op.id, "could not ship op to peers; they will catch up")
+            }
         }
     }
 
@@ -63,15 +70,22 @@ pub struct Replicator {
     tenants: HashMap<TenantId, Arc<Tenant>>,
     log: EventLog,
     cluster: ClusterHandle<ReplFrame>,
+    metrics: ReplMetrics,
 }
 
 impl Replicator {
     /// A replicator for this node's tenants.
-    pub fn new(tenants: &[Arc<Tenant>], log: EventLog, cluster: ClusterHandle<ReplFrame>) -> Self {
+    pub fn new(
+        tenants: &[Arc<Tenant>],
+        log: EventLog,
+        cluster: ClusterHandle<ReplFrame>,
+        metrics: ReplMetrics,
+    ) -> Self {
         Replicator {
             tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
             log,
             cluster,
+            metrics,
         }
     }
 
@@ -81,6 +95,7 @@ impl Replicator {
         mut events: mpsc::Receiver<ClusterEvent<ReplFrame>>,
         stop: CancellationToken,
     ) {
+        let mut seen_down: HashSet<NodeId> = HashSet::new();
         loop {
             let event = tokio::select! {
                 _ = stop.cancelled() => return,
@@ -94,10 +109,14 @@ impl Replicator {
                     id, name, epoch, ..
                 } => {
                     tracing::info!(peer = %id, %name, epoch, "peer linked; exchanging version vectors");
+                    if seen_down.remove(&id) {
+                        self.metrics.heals.inc();
+                    }
                     self.send_vectors(id, None).await;
                 }
                 ClusterEvent::PeerDown { id, epoch } => {
                     tracing::warn!(peer = %id, epoch, "peer link down");
+                    seen_down.insert(id);
                 }
                 ClusterEvent::Frame { from, frame } => match frame {
                     ReplFrame::Vectors(vectors) => {
@@ -150,6 +169,7 @@ impl Replicator {
             };
             match outcome {
                 Foreign::Applied(changes) => {
+                    self.metrics.ops_applied.inc();
                     tell_renamed_users(&mut core, &changes);
                     if let Err(err) = self.log.append_entry(&entry) {
                         tracing::error!(%err, "could not store a peer's op in the event log");
@@ -164,6 +184,18 @@ impl Replicator {
 
     /// Send `peer` every op it lacks according to its vectors, in batches.
     async fn catch_up(&self, peer: NodeId, vectors: Vec<(TenantId, VersionVector)>) {
+        let mut lag = 0u64;
+        for (tenant, vv) in &vectors {
+            if self.tenants.contains_key(tenant) {
+                for (origin, have) in self.log.version_vector(tenant) {
+                    lag += have.saturating_sub(vv.get(&origin).copied().unwrap_or(0));
+                }
+            }
+        }
+        self.metrics
+            .lag_ops
+            .with_label_values(&[&peer.0.to_string()])
+            .set(lag as i64);
         for (tenant, mut vv) in vectors {
             if !self.tenants.contains_key(&tenant) {
                 continue;

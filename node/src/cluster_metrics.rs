@@ -1,0 +1,78 @@
+//! Prometheus metrics of the cluster: links, round-trip times, ops shipped and applied,
+//! replication lag per peer, heal events. Labels are node ids (bounded by the cluster's size).
+
+use prometheus::{GaugeVec, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// The cluster metric families.
+#[derive(Clone)]
+pub struct ReplMetrics {
+    /// Peers with a link up.
+    pub peers_up: IntGauge,
+    /// Round-trip time per peer, from QUIC's estimate.
+    pub rtt_seconds: GaugeVec,
+    /// Local ops broadcast to peers.
+    pub ops_shipped: IntCounter,
+    /// Ops from peers applied here.
+    pub ops_applied: IntCounter,
+    /// Ops a peer lacked when it last told us its version vector.
+    pub lag_ops: IntGaugeVec,
+    /// A peer linked again after its link went down.
+    pub heals: IntCounter,
+}
+
+impl ReplMetrics {
+    /// Register the families in `registry`.
+    pub fn register(registry: &Registry) -> Result<ReplMetrics, prometheus::Error> {
+        let m = ReplMetrics {
+            peers_up: IntGauge::new("latticed_cluster_peers_up", "Peers with a cluster link up")?,
+            rtt_seconds: GaugeVec::new(
+                Opts::new(
+                    "latticed_cluster_link_rtt_seconds",
+                    "Round-trip time of a cluster link",
+                ),
+                &["peer"],
+            )?,
+            ops_shipped: IntCounter::new(
+                "latticed_replication_ops_shipped_total",
+                "Local ops sent to peers",
+            )?,
+            ops_applied: IntCounter::new(
+                "latticed_replication_ops_applied_total",
+                "Ops from peers applied on this node",
+            )?,
+            lag_ops: IntGaugeVec::new(
+                Opts::new(
+                    "latticed_replication_lag_ops",
+                    "Ops a peer lacked at its last version-vector exchange",
+                ),
+                &["peer"],
+            )?,
+            heals: IntCounter::new(
+                "latticed_cluster_heal_events_total",
+                "Links that came back after going down",
+            )?,
+        };
+        registry.register(Box::new(m.peers_up.clone()))?;
+        registry.register(Box::new(m.rtt_seconds.clone()))?;
+        registry.register(Box::new(m.ops_shipped.clone()))?;
+        registry.register(Box::new(m.ops_applied.clone()))?;
+        registry.register(Box::new(m.lag_ops.clone()))?;
+        registry.register(Box::new(m.heals.clone()))?;
+        Ok(m)
+    }
+
+    /// Refresh the link gauges from the cluster's current view (called on every scrape).
+    pub fn refresh<T: latticed_cluster::Payload>(
+        &self,
+        cluster: &latticed_cluster::ClusterHandle<T>,
+    ) {
+        let peers = cluster.peers();
+        self.peers_up.set(peers.len() as i64);
+        self.rtt_seconds.reset();
+        for peer in peers {
+            self.rtt_seconds
+                .with_label_values(&[&peer.id.0.to_string()])
+                .set(peer.rtt.as_secs_f64());
+        }
+    }
+}
