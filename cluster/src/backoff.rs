@@ -31,7 +31,7 @@ impl Backoff {
     /// The next delay: between half and all of the current step, then the step doubles up to the cap.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let step = self.next;
-        self.next = (step * 2).min(self.settings.max);
+        self.next = step.saturating_mul(2).min(self.settings.max);
         let half = step / 2;
         let spread = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
         let jitter = if spread == 0 {

@@ -185,8 +185,7 @@ async fn read_hello(conn: &Connection, recv: &mut RecvStream) -> Result<Hello, H
     frame::decode(&payload).map_err(|err| refuse(RejectReason::BadHello(err.to_string())))
 }
 
-/// Checks a Hello sent by the side in `sender_role`: secret first, so a node without it learns
-/// nothing more, then the certificate name, then membership.
+/// Checks a Hello sent by the side in `sender_role`, closing the connection if it is refused.
 fn check_hello<T>(
     shared: &Shared<T>,
     conn: &Connection,
@@ -194,26 +193,7 @@ fn check_hello<T>(
     sender_role: Role,
     expected: Option<&PeerInfo>,
 ) -> Result<PeerHello, HandshakeError> {
-    let verdict = (|| {
-        let proof = tls::proof(conn, &shared.settings.secret, sender_role)?;
-        if !tls::proofs_match(&proof, &hello.proof) {
-            return Err(RejectReason::WrongSecret);
-        }
-        tls::check_peer_name(conn, &hello.node_name)?;
-        let id = NodeId(hello.node_id);
-        if let Some(peer) = expected {
-            if peer.id != id || !peer.name.eq_ignore_ascii_case(&hello.node_name) {
-                return Err(RejectReason::IdentityMismatch {
-                    expected_id: peer.id,
-                    expected_name: peer.name.clone(),
-                    id,
-                    name: hello.node_name.clone(),
-                });
-            }
-        }
-        shared.membership.lock().admit(id, &hello.node_name)
-    })();
-    if let Err(reason) = verdict {
+    if let Err(reason) = verdict(shared, conn, &hello, sender_role, expected) {
         conn.close(close::REJECTED, reason.to_string().as_bytes());
         return Err(HandshakeError::Rejected(reason));
     }
@@ -228,6 +208,34 @@ fn check_hello<T>(
         epoch: hello.epoch,
         address,
     })
+}
+
+/// The rules a Hello must pass: the secret first, so a node without it learns nothing more, then
+/// the certificate name, then the expected identity and membership.
+fn verdict<T>(
+    shared: &Shared<T>,
+    conn: &Connection,
+    hello: &Hello,
+    sender_role: Role,
+    expected: Option<&PeerInfo>,
+) -> Result<(), RejectReason> {
+    let proof = tls::proof(conn, &shared.settings.secret, sender_role)?;
+    if !tls::proofs_match(&proof, &hello.proof) {
+        return Err(RejectReason::WrongSecret);
+    }
+    tls::check_peer_name(conn, &hello.node_name)?;
+    let id = NodeId(hello.node_id);
+    if let Some(peer) = expected {
+        if peer.id != id || !peer.name.eq_ignore_ascii_case(&hello.node_name) {
+            return Err(RejectReason::IdentityMismatch {
+                expected_id: peer.id,
+                expected_name: peer.name.clone(),
+                id,
+                name: hello.node_name.clone(),
+            });
+        }
+    }
+    shared.membership.lock().admit(id, &hello.node_name)
 }
 
 /// Waits for the dialer's first message, which must be its peer list: it means the dialer accepted

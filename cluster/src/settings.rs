@@ -155,7 +155,7 @@ impl ClusterSettings {
         if self.secret.len() < 16 {
             return invalid("the cluster secret must be at least 16 bytes".to_owned());
         }
-        if self.keepalive.is_zero() || self.idle_timeout < self.keepalive * 2 {
+        if self.keepalive.is_zero() || self.idle_timeout < self.keepalive.saturating_mul(2) {
             return invalid(format!(
                 "the idle timeout ({:?}) must be at least twice the keep-alive interval ({:?})",
                 self.idle_timeout, self.keepalive
