@@ -25,6 +25,9 @@ use crate::tenant::{Outbox, Tenant};
 const MAX_LINE: usize = latticed_proto::MAX_LINE_TOTAL;
 /// Source of batch reference tags; unique per process is all the spec asks.
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
+/// Initial read buffer per connection: most lines are short and idle connections are the common
+/// case, so the buffer starts small and grows only for clients that send long lines or bursts.
+const INITIAL_READ_BUFFER: usize = 512;
 /// Lines read ahead of processing when flood control is off (backpressure beyond this).
 const READ_AHEAD: usize = 64;
 
@@ -174,7 +177,8 @@ where
     } else {
         READ_AHEAD
     };
-    let mut framed = FramedRead::new(reader, LineCodec::new(MAX_LINE));
+    let mut framed =
+        FramedRead::with_capacity(reader, LineCodec::new(MAX_LINE), INITIAL_READ_BUFFER);
     let mut recvq: VecDeque<LineEvent> = VecDeque::new();
     let mut bucket = FakeLag::new(config.flood.burst, config.flood.per_second, Instant::now());
     let registration_deadline =

@@ -13,6 +13,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+/// A write buffer larger than this is released after use instead of kept, so a burst (a long
+/// NAMES, a history batch) does not pin memory on a connection that then goes idle.
+const IDLE_BUFFER_LIMIT: usize = 4096;
+
 /// Why a connection's output was closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
@@ -177,7 +181,7 @@ impl WriterHandle {
             if !buf.is_empty() {
                 socket.write_all(&buf).await?;
                 buf.clear();
-                if buf.capacity() > 64 * 1024 {
+                if buf.capacity() > IDLE_BUFFER_LIMIT {
                     buf = BytesMut::new();
                 }
             }

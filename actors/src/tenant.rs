@@ -12,22 +12,26 @@ use std::time::Instant;
 
 use latticed_config::TenantConfig;
 use latticed_crdt::{
-    Change, LamportClock, NodeId, Op, OpBody, OpId, TenantId, TenantState, Uid, UserView,
+    Change, LamportClock, NodeId, Op, OpBody, OpId, Stamp, TenantId, TenantState, Uid, UserView,
 };
 use latticed_proto::CaseMapping;
 use parking_lot::{Mutex, MutexGuard, RwLock};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
 
 use crate::caps::Caps;
 use crate::metrics::TenantMetrics;
 use crate::outbound::Outbound;
 use crate::time::unix_now_ms;
-use crate::whowas::Whowas;
+use crate::whowas::{Whowas, WhowasEntry};
 
 /// Where committed ops go after they are applied locally. Later issues add the event log and the
 /// replication link behind this trait; the node's own metrics count them today.
 pub trait OpSink: Send + Sync {
-    /// Called once for every op this node creates, after it has been applied.
-    fn record(&self, op: &Op);
+    /// Called once for every op this node creates, after it has been applied. `seen` is the
+    /// version vector this node had applied when it created the op: the op's causal past, which
+    /// peers use to deliver ops of different origins in an order that respects it.
+    fn record(&self, op: &Op, seen: &BTreeMap<NodeId, u64>);
 
     /// Durably record a new Lamport clock ceiling; called before any stamp above the previous
     /// ceiling is used, so a restarted node never reuses a stamp.
@@ -53,6 +57,37 @@ pub struct NodeInfo {
     pub version: String,
     /// When this node started, human readable (003).
     pub started: String,
+    /// Server names of the other nodes of the cluster, by node id (WHOIS 312, LUSERS).
+    pub peers: BTreeMap<NodeId, String>,
+    /// This process's incarnation of the node (the event log's epoch, one more at every start).
+    pub epoch: u64,
+}
+
+impl NodeInfo {
+    /// The origin of the ops this incarnation creates. Op sequence numbers and user ids are
+    /// scoped to an incarnation, so a node that crashed after shipping ops it had not yet
+    /// flushed never reissues their ids for different ops after it restarts (peers hold the
+    /// originals; reusing an id would make the two diverge for good).
+    pub fn origin(&self) -> NodeId {
+        NodeId(self.id.0 + INCARNATION_STRIDE * self.epoch as u32)
+    }
+}
+
+/// Node ids are below 1000, so `node + 1000 * epoch` names an incarnation uniquely.
+const INCARNATION_STRIDE: u32 = 1000;
+
+impl NodeInfo {
+    /// The server name of node `id` as clients see it: this node's own name, a configured peer's
+    /// name, or a placeholder for a node this one has not been told about.
+    pub fn server_of(&self, id: NodeId) -> String {
+        if id == self.id {
+            return self.server_name.clone();
+        }
+        self.peers
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("node{}.{}", id.0, self.server_name))
+    }
 }
 
 /// Privileges an `OPER` grants, from the oper block.
@@ -112,6 +147,10 @@ pub struct Core {
     pub state: TenantState,
     clock: LamportClock,
     node: NodeId,
+    /// Op origin of this incarnation (see [`NodeInfo::origin`]).
+    origin: NodeId,
+    /// First user counter of this incarnation: user ids are scoped to it like op ids.
+    uid_floor: u64,
     next_seq: u64,
     next_uid: u64,
     /// Users connected to this node.
@@ -134,6 +173,50 @@ pub struct Core {
     pub server_name: String,
     /// Highest contiguous op sequence applied per origin (this node's own included).
     applied: BTreeMap<NodeId, u64>,
+}
+
+/// What a snapshot of a tenant holds besides the version vector the event log stores with it:
+/// the replicated state and the local facts a restart cannot get back from the state alone.
+/// Made by [`Core::snapshot`], consumed by [`Core::restore_snapshot`]; opaque in between.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CoreSnapshot {
+    state: TenantState,
+    /// Lamport counter: the state holds foreign stamps above this node's persisted clock
+    /// ceiling, and later local stamps must stay above them (the receive rule).
+    clock: u64,
+    /// Highest user counter handed out, so no uid is reused, not even one of a departed user.
+    next_uid: u64,
+    /// WHOWAS entries, oldest first: the departures behind them are not replayed after a restore.
+    whowas: Vec<(String, WhowasEntry)>,
+}
+
+/// Why a snapshot cannot become a tenant's starting point; the caller replays the log instead.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The snapshot belongs to another tenant network.
+    #[error("snapshot of tenant {found} offered to tenant {expected}")]
+    WrongTenant {
+        /// The tenant being restored.
+        expected: TenantId,
+        /// The tenant the snapshot was taken of.
+        found: TenantId,
+    },
+    /// The configured casemapping changed since the snapshot: its folded names would be wrong.
+    #[error("snapshot of tenant {tenant} folds names with {found}, the tenant is configured with {configured}")]
+    CaseMapping {
+        /// The tenant.
+        tenant: TenantId,
+        /// Casemapping of the configuration.
+        configured: &'static str,
+        /// Casemapping of the snapshot.
+        found: &'static str,
+    },
+    /// Ops were applied already; a snapshot can only replace an empty state.
+    #[error("tenant {tenant} already applied ops; a snapshot only starts an empty state")]
+    NotFresh {
+        /// The tenant.
+        tenant: TenantId,
+    },
 }
 
 /// What happened to an op that did not originate in this process.
@@ -177,7 +260,7 @@ impl Core {
         let op = Op {
             tenant: self.state.tenant().clone(),
             id: OpId {
-                origin: self.node,
+                origin: self.origin,
                 seq: self.next_seq,
             },
             stamp,
@@ -185,7 +268,7 @@ impl Core {
             body,
         };
         self.remember_departing_identity(&op);
-        self.applied.insert(self.node, self.next_seq);
+        self.applied.insert(self.origin, self.next_seq);
         let changes = match self.state.apply(&op) {
             Ok(changes) => changes,
             Err(err) => {
@@ -193,7 +276,7 @@ impl Core {
                 Vec::new()
             }
         };
-        self.sink.record(&op);
+        self.sink.record(&op, &self.applied);
         self.reset_emptied_channels(&changes);
         self.refresh_gauges();
         (op, changes)
@@ -245,7 +328,7 @@ impl Core {
         self.clock.observe(op.stamp);
         self.remember_departing_identity(op);
         self.applied.insert(op.id.origin, op.id.seq);
-        if op.id.origin == self.node {
+        if op.id.origin == self.origin {
             self.next_seq = self.next_seq.max(op.id.seq);
         }
         if let OpBody::UserArrive { uid, .. } = &op.body {
@@ -280,15 +363,95 @@ impl Core {
         }
         self.clock.observe(stamp);
         self.applied.insert(id.origin, id.seq);
-        if id.origin == self.node {
+        if id.origin == self.origin {
             self.next_seq = self.next_seq.max(id.seq);
         }
         Foreign::Applied(Vec::new())
     }
 
+    /// End the sessions of this node's users from earlier incarnations: their connections died
+    /// with the process that had them. Run after restoring from the log and whenever peers hand
+    /// back such a user (one this node shipped but had not flushed before it crashed).
+    pub fn end_previous_incarnations(&mut self) -> usize {
+        let stale: Vec<Uid> = self
+            .state
+            .users()
+            .filter(|u| u.uid.node == self.node && u.uid.n < self.uid_floor)
+            .map(|u| u.uid)
+            .collect();
+        for uid in &stale {
+            let mut outbox = Outbox::new(None);
+            self.commit(
+                OpBody::UserDepart {
+                    uid: *uid,
+                    reason: "Server restarted".to_owned(),
+                },
+                &mut outbox,
+            );
+        }
+        stale.len()
+    }
+
     /// Highest contiguous sequence applied per origin: what this node would tell a peer it holds.
     pub fn version_vector(&self) -> &BTreeMap<NodeId, u64> {
         &self.applied
+    }
+
+    /// A copy of everything a restart needs besides the log, and the version vector of exactly the
+    /// ops it includes. Only clones: the caller holds the tenant lock for this call alone and
+    /// encodes and writes the copy elsewhere.
+    pub fn snapshot(&self) -> (CoreSnapshot, BTreeMap<NodeId, u64>) {
+        let snapshot = CoreSnapshot {
+            state: self.state.clone(),
+            clock: self.clock.current(),
+            next_uid: self.next_uid,
+            whowas: self.whowas.entries().cloned().collect(),
+        };
+        (snapshot, self.applied.clone())
+    }
+
+    /// Start from a snapshot instead of an empty state: `applied` is the version vector stored
+    /// with it. Afterwards only the ops beyond `applied` need applying, through
+    /// [`Core::apply_foreign`]. Refused unless this core has applied nothing yet and the snapshot
+    /// is of this tenant with its configured casemapping.
+    pub fn restore_snapshot(
+        &mut self,
+        snapshot: CoreSnapshot,
+        applied: BTreeMap<NodeId, u64>,
+    ) -> Result<(), RestoreError> {
+        let tenant = self.state.tenant();
+        if !self.applied.is_empty() {
+            return Err(RestoreError::NotFresh {
+                tenant: tenant.clone(),
+            });
+        }
+        if snapshot.state.tenant() != tenant {
+            return Err(RestoreError::WrongTenant {
+                expected: tenant.clone(),
+                found: snapshot.state.tenant().clone(),
+            });
+        }
+        if snapshot.state.casemapping() != self.state.casemapping() {
+            return Err(RestoreError::CaseMapping {
+                tenant: tenant.clone(),
+                configured: self.state.casemapping().name(),
+                found: snapshot.state.casemapping().name(),
+            });
+        }
+        self.state = snapshot.state;
+        self.clock.observe(Stamp {
+            counter: snapshot.clock,
+            node: self.node,
+        });
+        self.next_uid = snapshot.next_uid;
+        self.next_uid = self.next_uid.max(self.uid_floor);
+        self.next_seq = applied.get(&self.origin).copied().unwrap_or(0);
+        self.applied = applied;
+        for (folded, entry) in snapshot.whowas {
+            self.whowas.push(folded, entry);
+        }
+        self.refresh_gauges();
+        Ok(())
     }
 
     /// Restart: make sure the next local stamp is above anything this node may have issued
@@ -426,8 +589,10 @@ impl Tenant {
             state: TenantState::new(id.clone(), casemapping),
             clock: LamportClock::new(node.id),
             node: node.id,
+            origin: node.origin(),
             next_seq: 0,
-            next_uid: 0,
+            next_uid: node.epoch << 32,
+            uid_floor: node.epoch << 32,
             local: HashMap::new(),
             unregistered: 0,
             max_local: 0,

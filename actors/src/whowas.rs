@@ -3,9 +3,10 @@
 use std::collections::VecDeque;
 
 use latticed_crdt::UserView;
+use serde::{Deserialize, Serialize};
 
 /// What WHOWAS shows of one past identity.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WhowasEntry {
     /// The nick as it was written.
     pub nick: String,
@@ -56,6 +57,12 @@ impl Whowas {
             self.entries.pop_front();
         }
         self.entries.push_back((folded_nick, entry));
+    }
+
+    /// Every entry with its folded nick, oldest first: what a snapshot keeps, since the ops that
+    /// made older entries are not replayed after a restart from it.
+    pub fn entries(&self) -> impl Iterator<Item = &(String, WhowasEntry)> {
+        self.entries.iter()
     }
 
     /// Entries for a folded nick, newest first.

@@ -20,9 +20,14 @@ pub struct NodeConfig {
     /// systemd unit runs in its state directory). It holds every op this node has seen, so a
     /// restart resumes from it.
     pub data_dir: PathBuf,
-    /// How often the event log is flushed to disk, in milliseconds: the most a power cut can lose
-    /// (a process crash loses nothing; peers resend what a node lost).
+    /// How often the event log is flushed to disk, in milliseconds: about the most a power cut or a
+    /// process crash can lose (the engine buffers writes in the process until a flush; peers resend
+    /// what a node lost).
     pub flush_interval_ms: u64,
+    /// Write a snapshot of a tenant's state after this many ops applied since the last one (and at
+    /// a clean shutdown), so a restart replays only the ops after it. Lower: faster restarts, more
+    /// snapshot writes (each encodes the whole tenant state).
+    pub snapshot_every_ops: u64,
 }
 
 impl Default for NodeConfig {
@@ -33,6 +38,7 @@ impl Default for NodeConfig {
             description: "latticed IRC server".to_owned(),
             data_dir: PathBuf::from("latticed-data"),
             flush_interval_ms: 50,
+            snapshot_every_ops: 10_000,
         }
     }
 }

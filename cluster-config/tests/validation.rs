@@ -479,6 +479,25 @@ fn flush_interval_must_be_in_range() {
 }
 
 #[test]
+fn snapshot_interval_must_be_in_range() {
+    let mut config = Config::default();
+    config.node.snapshot_every_ops = 9;
+    assert_rejected(
+        &config,
+        "node.snapshot_every_ops",
+        "between 10 and 100000000",
+    );
+    config.node.snapshot_every_ops = 100_000_001;
+    assert_rejected(
+        &config,
+        "node.snapshot_every_ops",
+        "between 10 and 100000000",
+    );
+    config.node.snapshot_every_ops = 10;
+    assert_eq!(config.validate(Path::new(ORIGIN)), Ok(()));
+}
+
+#[test]
 fn history_limits_must_be_in_range() {
     let config = with_tenant(|t| t.history.retention_days = 0);
     assert_rejected(

@@ -35,7 +35,7 @@ pub struct ListEntry {
 }
 
 /// The last-writer-wins fields of a channel, as visible.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ChannelFields {
     pub topic: Option<Topic>,
     pub flags: BTreeSet<char>,
@@ -44,7 +44,7 @@ pub(crate) struct ChannelFields {
 }
 
 /// What clients see of a channel that has at least one visible member.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelView {
     /// Display name: as written by the channel's founding join (see the crate docs).
     pub name: String,
@@ -113,7 +113,7 @@ impl ChannelView {
 }
 
 /// A join op, kept to name the channel and date it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct JoinRec {
     uid: Uid,
     name: String,
@@ -121,7 +121,7 @@ struct JoinRec {
 }
 
 /// A list add op, kept while its dot is live.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct ListAddRec {
     kind: ListKind,
     folded: String,
@@ -130,7 +130,7 @@ struct ListAddRec {
 }
 
 /// The replicated record of one channel (keyed by folded name), visible or not.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct ChannelRec {
     joins: BTreeMap<(Stamp, OpId), JoinRec>,
     /// Membership; dots are join op ids.

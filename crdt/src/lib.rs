@@ -16,6 +16,7 @@
 //! A [`OpBody::ChannelReset`] raises the reset floor, hiding topic, flags, key and limit written
 //! before it, and removes the list and prefix dots its issuer saw.
 
+mod casemapping;
 mod change;
 mod channel;
 mod clock;

@@ -10,17 +10,19 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use crate::clock::Stamp;
 use crate::ids::Uid;
 
 /// Every nick claim one user made (UserArrive and NickChange ops), by stamp, so the current claim
 /// is the same whatever order they arrived in.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NickHistory {
     claims: BTreeMap<Stamp, NickEntry>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct NickEntry {
     nick: String,
     folded: String,
@@ -69,7 +71,7 @@ impl NickHistory {
 }
 
 /// Live users' claims grouped by folded nick, for holder lookup and `uid_by_nick`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NickIndex {
     groups: HashMap<String, BTreeSet<(Stamp, Uid)>>,
     claim_of: HashMap<Uid, (String, Stamp)>,

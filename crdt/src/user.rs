@@ -39,7 +39,7 @@ pub struct UserView {
 }
 
 /// The replicated record of one uid: everything ops said about it, whatever order they came in.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) enum UserRec {
     /// Not departed (maybe not arrived yet either).
     Live(Box<LiveUser>),
@@ -48,7 +48,7 @@ pub(crate) enum UserRec {
 }
 
 /// The record of a user that has not departed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LiveUser {
     /// From the UserArrive op, once it arrived.
     pub arrival: Option<Arrival>,
@@ -65,7 +65,7 @@ pub(crate) struct LiveUser {
 }
 
 /// The immutable facts of a user's arrival.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Arrival {
     /// Stamp of the arrive op (the lowest, should a uid arrive twice).
     pub stamp: Stamp,

@@ -19,7 +19,9 @@
 //! (one fsync for every append before it). [`EventLog::spawn_flusher`] flushes every 50 ms by
 //! default, and the log flushes when the flusher stops and when the last handle is dropped.
 //! A power cut or kernel crash loses the ops appended since the last completed flush (at most
-//! one flush interval plus one flush's duration); a process crash loses nothing appended. The
+//! one flush interval plus one flush's duration), and so does a process crash: sled buffers
+//! writes in the process until a flush (measured: `kill -9` right after an append lost it 5
+//! times in 6; after 100 ms, never). The
 //! clock ceiling and epoch are flushed before their setters return. Whatever a node loses, its
 //! peers still hold and resend through catch-up.
 //!

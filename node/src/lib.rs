@@ -9,6 +9,7 @@ pub mod inspect;
 mod listener;
 mod rehash;
 pub mod replication;
+pub mod snapshots;
 pub mod storage;
 pub mod tls;
 
@@ -36,6 +37,7 @@ pub struct RunningNode {
     clients: HashMap<String, Vec<SocketAddr>>,
     admin: SocketAddr,
     tenants: Vec<Arc<Tenant>>,
+    restores: HashMap<String, storage::Restored>,
     log: EventLog,
     cluster: Option<latticed_cluster::ClusterHandle<replication::ReplFrame>>,
     stop: CancellationToken,
@@ -46,6 +48,12 @@ impl RunningNode {
     /// The bound client addresses of a tenant's listeners (port 0 in the config is resolved here).
     pub fn client_addrs(&self, tenant: &str) -> Vec<SocketAddr> {
         self.clients.get(tenant).cloned().unwrap_or_default()
+    }
+
+    /// How a tenant's state was rebuilt at start-up: from which snapshot, and how many ops of the
+    /// log were replayed after it.
+    pub fn restored(&self, tenant: &str) -> Option<storage::Restored> {
+        self.restores.get(tenant).copied()
     }
 
     /// The bound admin address.
@@ -158,7 +166,13 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     };
     let ready = Arc::new(AtomicBool::new(false));
 
+    let mut snapshotter = snapshots::Snapshotter::new(
+        log.clone(),
+        config.node.snapshot_every_ops,
+        log_metrics.clone(),
+    );
     let mut tenants = Vec::new();
+    let mut restores = HashMap::new();
     let mut clients: HashMap<String, Vec<SocketAddr>> = HashMap::new();
     let mut tasks = Vec::new();
     for tenant_config in &config.tenants {
@@ -171,6 +185,13 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
             description: config.node.description.clone(),
             version: VERSION.to_owned(),
             started: started.clone(),
+            peers: config
+                .cluster
+                .iter()
+                .flat_map(|c| c.peers.iter())
+                .map(|p| (NodeId(p.id), p.name.clone()))
+                .collect(),
+            epoch,
         };
         let tenant = Arc::new(Tenant::new(
             Arc::new(tenant_config.clone()),
@@ -183,7 +204,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         log.set_casemapping(&tenant.id, tenant.lock().casemapping())
             .context("recording the tenant's casemapping")?;
         let restored = storage::restore(&tenant, &log, node_id)?;
-        tracing::info!(tenant = %tenant.id, ops = restored, "tenant state restored from the event log");
+        tracing::info!(
+            tenant = %tenant.id,
+            snapshot_ops = restored.snapshot.map_or(0, |s| s.ops),
+            replayed_ops = restored.replayed,
+            "tenant state restored from the event log"
+        );
+        snapshotter.track(tenant.clone(), &restored);
+        restores.insert(tenant.id.0.clone(), restored);
         for listener_config in &tenant_config.listeners {
             let acceptor = match &listener_config.tls {
                 Some(files) => Some(tls::acceptor(&files.cert, &files.key).with_context(|| {
@@ -231,6 +259,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         }
         None => None,
     };
+    tasks.push(tokio::spawn(snapshotter.run(stop.clone())));
     tasks.push(tokio::spawn(storage::flush_loop(
         log.clone(),
         std::time::Duration::from_millis(config.node.flush_interval_ms),
@@ -264,6 +293,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         clients,
         admin,
         tenants,
+        restores,
         log,
         cluster,
         stop,

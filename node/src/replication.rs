@@ -3,13 +3,13 @@
 //! ops from peers are applied through the same path as local ones (and rendered to local clients)
 //! and stored in this node's event log, so any node's log holds the whole network.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use latticed_actors::tenant::{Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
-use latticed_crdt::{Op, TenantId};
+use latticed_crdt::{Op, OpBody, TenantId};
 use latticed_eventlog::{Entry, EventLog, VersionVector};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -30,6 +30,10 @@ pub enum ReplFrame {
     Ops {
         /// The tenant.
         tenant: TenantId,
+        /// For a live op: what its origin had applied when it made it (its causal past). The
+        /// receiver holds the op back until it has applied all of that, so a reply is never
+        /// shown before what it answers. None for catch-up batches (ordered per origin only).
+        after: Option<VersionVector>,
         /// The ops (or pruned-message placeholders).
         entries: Vec<Entry>,
     },
@@ -46,10 +50,16 @@ pub struct ReplicatingSink<S> {
 }
 
 impl<S: OpSink> OpSink for ReplicatingSink<S> {
-    fn record(&self, op: &Op) {
-        self.local.record(op);
+    fn record(&self, op: &Op, seen: &BTreeMap<NodeId, u64>) {
+        self.local.record(op, seen);
+        let after = seen
+            .iter()
+            .filter(|(origin, _)| **origin != op.id.origin)
+            .map(|(origin, seq)| (*origin, *seq))
+            .collect();
         let frame = ReplFrame::Ops {
             tenant: op.tenant.clone(),
+            after: Some(after),
             entries: vec![Entry::Op(op.clone())],
         };
         match self.cluster.broadcast(&frame) {
@@ -71,7 +81,20 @@ pub struct Replicator {
     log: EventLog,
     cluster: ClusterHandle<ReplFrame>,
     metrics: ReplMetrics,
+    held: parking_lot::Mutex<Vec<HeldFrame>>,
 }
+
+/// A live frame waiting for ops in its causal past.
+struct HeldFrame {
+    from: NodeId,
+    tenant: TenantId,
+    after: VersionVector,
+    entries: Vec<Entry>,
+}
+
+/// Most live frames held back at once; past it the oldest are dropped and recovered through a
+/// version-vector exchange with their sender (catch-up resends them).
+const MAX_HELD: usize = 10_000;
 
 impl Replicator {
     /// A replicator for this node's tenants.
@@ -86,6 +109,7 @@ impl Replicator {
             log,
             cluster,
             metrics,
+            held: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -123,9 +147,13 @@ impl Replicator {
                         let this = self.clone();
                         tokio::spawn(async move { this.catch_up(from, vectors).await });
                     }
-                    ReplFrame::Ops { tenant, entries } => {
-                        if self.apply(&tenant, entries) {
-                            self.send_vectors(from, Some(&tenant)).await;
+                    ReplFrame::Ops {
+                        tenant,
+                        after,
+                        entries,
+                    } => {
+                        for (peer, tenant) in self.receive(from, tenant, after, entries) {
+                            self.send_vectors(peer, Some(&tenant)).await;
                         }
                     }
                 },
@@ -150,6 +178,69 @@ impl Replicator {
         }
     }
 
+    /// Apply a frame now if its causal past is applied here, else hold it; then release every
+    /// held frame that became ready. Returns the (peer, tenant) pairs that need a version-vector
+    /// exchange: a gap, or a frame held for ops this node has not received.
+    fn receive(
+        &self,
+        from: NodeId,
+        tenant: TenantId,
+        after: Option<VersionVector>,
+        entries: Vec<Entry>,
+    ) -> Vec<(NodeId, TenantId)> {
+        let mut resync = Vec::new();
+        let ready = after
+            .as_ref()
+            .is_none_or(|after| self.causal_past_applied(&tenant, after));
+        if !ready {
+            let mut held = self.held.lock();
+            let first_for_peer = !held.iter().any(|h| h.from == from && h.tenant == tenant);
+            if held.len() >= MAX_HELD {
+                let dropped = held.remove(0);
+                resync.push((dropped.from, dropped.tenant));
+            }
+            held.push(HeldFrame {
+                from,
+                tenant: tenant.clone(),
+                after: after.unwrap_or_default(),
+                entries,
+            });
+            if first_for_peer {
+                resync.push((from, tenant));
+            }
+            return resync;
+        }
+        if self.apply(&tenant, entries) {
+            resync.push((from, tenant));
+        }
+        loop {
+            let next = {
+                let mut held = self.held.lock();
+                let position = held
+                    .iter()
+                    .position(|h| self.causal_past_applied(&h.tenant, &h.after));
+                position.map(|i| held.remove(i))
+            };
+            let Some(frame) = next else { break };
+            if self.apply(&frame.tenant, frame.entries) {
+                resync.push((frame.from, frame.tenant));
+            }
+        }
+        resync
+    }
+
+    /// Whether this node has applied every op in `after` for `tenant`.
+    fn causal_past_applied(&self, tenant: &TenantId, after: &VersionVector) -> bool {
+        let Some(tenant) = self.tenants.get(tenant) else {
+            return true;
+        };
+        let core = tenant.lock();
+        let applied = core.version_vector();
+        after
+            .iter()
+            .all(|(origin, seq)| applied.get(origin).copied().unwrap_or(0) >= *seq)
+    }
+
     /// Apply a peer's ops; returns true if one was out of order (a gap), so a resync is needed.
     fn apply(&self, tenant_id: &TenantId, entries: Vec<Entry>) -> bool {
         let Some(tenant) = self.tenants.get(tenant_id) else {
@@ -158,6 +249,7 @@ impl Replicator {
         };
         let mut core = tenant.lock();
         let mut gap = false;
+        let mut own_user_arrived = false;
         for entry in entries {
             let outcome = match &entry {
                 Entry::Op(op) if op.tenant == *tenant_id => core.apply_foreign(op, true),
@@ -169,6 +261,13 @@ impl Replicator {
             };
             match outcome {
                 Foreign::Applied(changes) => {
+                    if let Entry::Op(Op {
+                        body: OpBody::UserArrive { uid, .. },
+                        ..
+                    }) = &entry
+                    {
+                        own_user_arrived |= uid.node == self.cluster.node_id();
+                    }
                     self.metrics.ops_applied.inc();
                     tell_renamed_users(&mut core, &changes);
                     if let Err(err) = self.log.append_entry(&entry) {
@@ -178,6 +277,9 @@ impl Replicator {
                 Foreign::Duplicate => {}
                 Foreign::Gap { .. } => gap = true,
             }
+        }
+        if own_user_arrived {
+            core.end_previous_incarnations();
         }
         gap
     }
@@ -227,6 +329,7 @@ impl Replicator {
                 }
                 let frame = ReplFrame::Ops {
                     tenant: tenant.clone(),
+                    after: None,
                     entries,
                 };
                 if let Err(err) = self.cluster.send_wait(peer, &frame).await {

@@ -1,15 +1,16 @@
 //! The node's event log: opening (or quarantining) it, writing every op into it, flushing it on a
-//! timer, and rebuilding each tenant from it at start-up.
+//! timer, and rebuilding each tenant from it at start-up (from its newest snapshot and the ops
+//! after it; [`crate::snapshots`] writes the snapshots).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use latticed_actors::tenant::{op_kind, Foreign, Outbox};
+use latticed_actors::tenant::{op_kind, Core, CoreSnapshot, Foreign};
 use latticed_actors::{Metrics, OpSink, Tenant};
-use latticed_crdt::{NodeId, Op, OpBody};
+use latticed_crdt::{NodeId, Op, TenantId};
 use latticed_eventlog::{Entry, EventLog, LogOptions, Opened};
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry};
+use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
 /// Ops read from the log per batch while rebuilding a tenant.
@@ -23,6 +24,7 @@ pub struct LogMetrics {
     append_errors: IntCounter,
     flush_seconds: Histogram,
     quarantines: IntCounter,
+    snapshot_age: GaugeVec,
 }
 
 impl LogMetrics {
@@ -51,13 +53,28 @@ impl LogMetrics {
                 "latticed_log_quarantines_total",
                 "Damaged data directories moved aside at start-up",
             )?,
+            snapshot_age: GaugeVec::new(
+                Opts::new(
+                    "latticed_log_snapshot_age_seconds",
+                    "Age of the tenant's newest state snapshot: how much log a restart replays",
+                ),
+                &["tenant"],
+            )?,
         };
         registry.register(Box::new(m.size_bytes.clone()))?;
         registry.register(Box::new(m.appends.clone()))?;
         registry.register(Box::new(m.append_errors.clone()))?;
         registry.register(Box::new(m.flush_seconds.clone()))?;
         registry.register(Box::new(m.quarantines.clone()))?;
+        registry.register(Box::new(m.snapshot_age.clone()))?;
         Ok(m)
+    }
+
+    /// Export how old `tenant`'s newest snapshot is.
+    pub(crate) fn set_snapshot_age(&self, tenant: &TenantId, age: Duration) {
+        self.snapshot_age
+            .with_label_values(&[tenant.0.as_str()])
+            .set(age.as_secs_f64());
     }
 }
 
@@ -90,7 +107,7 @@ pub struct LogSink {
 }
 
 impl OpSink for LogSink {
-    fn record(&self, op: &Op) {
+    fn record(&self, op: &Op, _seen: &std::collections::BTreeMap<NodeId, u64>) {
         self.metrics.op(&op.tenant.0, op_kind(&op.body));
         match self.log.append(op) {
             Ok(_) => self.log_metrics.appends.inc(),
@@ -148,17 +165,89 @@ pub async fn flush_loop(
     }
 }
 
-/// Rebuild a tenant's state from every op the log holds for it, restore its clock above anything
-/// it may have issued before, and end the sessions of this node's users from before the restart
-/// (their connections died with the old process).
-pub fn restore(tenant: &Arc<Tenant>, log: &EventLog, node: NodeId) -> Result<usize> {
+/// How a tenant's state was rebuilt at start-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// The snapshot the state started from, if one was usable.
+    pub snapshot: Option<SnapshotUsed>,
+    /// Ops applied from the log on top of it (all of them without a snapshot).
+    pub replayed: usize,
+}
+
+/// The snapshot a tenant was restored from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotUsed {
+    /// How many ops it includes.
+    pub ops: u64,
+    /// When it was written (Unix milliseconds).
+    pub taken_ms: u64,
+}
+
+/// Rebuild a tenant's state from the log ([`rebuild`]), restore its clock above anything it may
+/// have issued before, and end the sessions of this node's users from before the restart (their
+/// connections died with the old process).
+pub fn restore(tenant: &Arc<Tenant>, log: &EventLog, node: NodeId) -> Result<Restored> {
+    let restored = rebuild(tenant, log)?;
     let mut core = tenant.lock();
+    let ceiling = log
+        .clock_ceiling(node)
+        .context("reading the clock ceiling")?;
+    core.restore_clock(ceiling);
+    core.end_previous_incarnations();
+    Ok(restored)
+}
+
+/// Rebuild a tenant's state as the log holds it: from the newest snapshot when there is a usable
+/// one, then every op the log holds beyond it. A snapshot that cannot be read or does not fit
+/// (another casemapping, ops the log lacks) is skipped with a warning and the whole log replayed,
+/// which always gives the same state, only slower.
+pub fn rebuild(tenant: &Tenant, log: &EventLog) -> Result<Restored> {
+    let mut core = tenant.lock();
+    let snapshot = start_from_snapshot(&mut core, &tenant.id, log);
+    let replayed = replay_tail(&mut core, &tenant.id, log)?;
+    Ok(Restored { snapshot, replayed })
+}
+
+/// Load the newest snapshot of `tenant` into a fresh core, if it is usable.
+fn start_from_snapshot(core: &mut Core, tenant: &TenantId, log: &EventLog) -> Option<SnapshotUsed> {
+    let snapshot = match log.latest_snapshot::<CoreSnapshot>(tenant) {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return None,
+        Err(err) => {
+            tracing::warn!(%tenant, %err, "state snapshot unreadable; replaying the whole event log");
+            return None;
+        }
+    };
+    if let Some((origin, seq)) =
+        crate::snapshots::unbacked(&snapshot.vv, &log.version_vector(tenant))
+    {
+        tracing::warn!(
+            %tenant, %origin, seq,
+            "state snapshot includes ops the event log lacks; replaying the whole event log"
+        );
+        return None;
+    }
+    let ops = crate::snapshots::op_count(&snapshot.vv);
+    match core.restore_snapshot(snapshot.state, snapshot.vv) {
+        Ok(()) => Some(SnapshotUsed {
+            ops,
+            taken_ms: snapshot.taken_ms,
+        }),
+        Err(err) => {
+            tracing::warn!(%tenant, %err, "state snapshot unusable; replaying the whole event log");
+            None
+        }
+    }
+}
+
+/// Apply every op the log holds beyond what `core` has applied; returns how many were applied.
+fn replay_tail(core: &mut Core, tenant: &TenantId, log: &EventLog) -> Result<usize> {
     let mut applied = 0usize;
     loop {
         let vv = core.version_vector().clone();
         let entries = log
-            .ops_after(&tenant.id, &vv, RESTORE_BATCH)
-            .with_context(|| format!("reading tenant {} from the event log", tenant.id))?;
+            .ops_after(tenant, &vv, RESTORE_BATCH)
+            .with_context(|| format!("reading tenant {tenant} from the event log"))?;
         if entries.is_empty() {
             break;
         }
@@ -176,26 +265,6 @@ pub fn restore(tenant: &Arc<Tenant>, log: &EventLog, node: NodeId) -> Result<usi
         if !progressed {
             break;
         }
-    }
-    let ceiling = log
-        .clock_ceiling(node)
-        .context("reading the clock ceiling")?;
-    core.restore_clock(ceiling);
-    let stale: Vec<_> = core
-        .state
-        .users()
-        .filter(|u| u.uid.node == node)
-        .map(|u| u.uid)
-        .collect();
-    for uid in stale {
-        let mut outbox = Outbox::new(None);
-        core.commit(
-            OpBody::UserDepart {
-                uid,
-                reason: "Server restarted".to_owned(),
-            },
-            &mut outbox,
-        );
     }
     Ok(applied)
 }

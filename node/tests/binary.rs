@@ -1,4 +1,5 @@
-//! The `latticed` binary itself: version output and `check-config`.
+//! The `latticed` binary itself: version output, `check-config`, and the cluster certificate
+//! subcommands.
 
 mod support;
 
@@ -75,4 +76,57 @@ fn check_config_rejects_a_missing_file() {
     assert!(!out.status.success(), "a missing config file was accepted");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("latticed-no-such-config.toml"), "{stderr}");
+}
+
+#[test]
+fn cluster_ca_and_node_cert_write_certificates_and_private_keys() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("latticed-binary-{}-cluster", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().expect("utf-8 path");
+    let out = latticed(&["cluster-ca", "--out", dir_arg, "--name", "test"]);
+    assert!(out.status.success(), "cluster-ca failed: {out:?}");
+    let out = latticed(&[
+        "node-cert",
+        "--ca",
+        dir_arg,
+        "--name",
+        "irc1.test",
+        "--out",
+        dir_arg,
+    ]);
+    assert!(out.status.success(), "node-cert failed: {out:?}");
+    for file in ["ca.pem", "ca.key", "irc1.test.pem", "irc1.test.key"] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("written file");
+        assert!(text.starts_with("-----BEGIN "), "{file} is PEM");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for key in ["ca.key", "irc1.test.key"] {
+            let mode = std::fs::metadata(dir.join(key))
+                .expect("key metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{key} is private");
+        }
+    }
+    let again = latticed(&["cluster-ca", "--out", dir_arg]);
+    assert!(
+        !again.status.success(),
+        "cluster-ca overwrote an existing CA"
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("refusing to overwrite"), "{stderr}");
+    let bad = latticed(&[
+        "node-cert",
+        "--ca",
+        dir_arg,
+        "--name",
+        "not a name",
+        "--out",
+        dir_arg,
+    ]);
+    assert!(!bad.status.success(), "node-cert accepted an invalid name");
+    std::fs::remove_dir_all(&dir).expect("remove scratch dir");
 }

@@ -62,3 +62,25 @@ fn helper_predicates() {
     assert_eq!(bare_nick("@+alice!u@h"), "alice");
     assert_eq!(bare_nick("bob"), "bob");
 }
+
+#[test]
+fn server_time_conversions_round_trip() {
+    use support::time::{iso8601, parse_server_time};
+    assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(iso8601(951_782_400_123), "2000-02-29T00:00:00.123Z");
+    assert_eq!(iso8601(1_735_689_599_999), "2024-12-31T23:59:59.999Z");
+    for ms in [0, 951_782_400_123, 1_735_689_599_999, 4_102_444_800_001] {
+        assert_eq!(parse_server_time(&iso8601(ms)), ms);
+    }
+}
+
+#[test]
+fn prometheus_samples_are_found_by_exact_name() {
+    use support::process::metric_value;
+    let page = "# HELP x_total help\n# TYPE x_total counter\nx_total 3\nx_total_more 9\n\
+                y{tenant=\"a\"} 4\nz 1.5\n";
+    assert_eq!(metric_value(page, "x_total"), Some(3.0));
+    assert_eq!(metric_value(page, "z"), Some(1.5));
+    assert_eq!(metric_value(page, "y"), None);
+    assert_eq!(metric_value(page, "missing"), None);
+}

@@ -222,7 +222,6 @@ fn targets(ctx: &mut Ctx<'_>, me: Uid, args: &[String], max: usize) {
         fail(ctx, "INVALID_PARAMS", &["TARGETS"], "Invalid parameters");
         return;
     };
-    let (from, to) = (a.min(b), a.max(b));
     let channels: Vec<String> = ctx
         .core
         .state
@@ -233,7 +232,7 @@ fn targets(ctx: &mut Ctx<'_>, me: Uid, args: &[String], max: usize) {
     let found = ctx
         .tenant
         .log()
-        .history_targets(&tenant, me, &channels, from, to, limit.min(max));
+        .history_targets(&tenant, me, &channels, a, b, limit.min(max));
     let found = match found {
         Ok(found) => found,
         Err(err) => {

@@ -82,7 +82,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
                     row.channel.clone(),
                     row.user.clone(),
                     row.host.clone(),
-                    ctx.server().to_owned(),
+                    ctx.tenant.node.server_of(row.uid.node),
                     row.nick.clone(),
                     row.flags(multi),
                     format!("0 {}", row.realname),
@@ -181,7 +181,7 @@ impl WhoRow {
                     }
                 }
                 'h' => self.host.clone(),
-                's' => ctx.server().to_owned(),
+                's' => ctx.tenant.node.server_of(self.uid.node),
                 'n' => self.nick.clone(),
                 'f' => self.flags(multi),
                 'd' => "0".into(),
@@ -257,8 +257,12 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
     if !channels.is_empty() {
         ctx.numeric(numeric::RPL_WHOISCHANNELS, [n.clone(), channels.join(" ")]);
     }
-    let server = ctx.server().to_owned();
-    let description = ctx.tenant.node.description.clone();
+    let server = ctx.tenant.node.server_of(uid.node);
+    let description = if uid.node == ctx.tenant.node.id {
+        ctx.tenant.node.description.clone()
+    } else {
+        "latticed cluster node".to_owned()
+    };
     ctx.numeric(numeric::RPL_WHOISSERVER, [n.clone(), server, description]);
     if let Some(away) = &user.away {
         ctx.numeric(numeric::RPL_AWAY, [n.clone(), away.clone()]);
@@ -425,6 +429,7 @@ pub fn send_lusers(ctx: &mut Ctx<'_>) {
     let channels = ctx.core.state.channel_count();
     let unknown = ctx.core.unregistered;
     let local = ctx.core.local.len();
+    let servers = 1 + ctx.tenant.node.peers.len();
     let (max_local, max_global) = (
         ctx.core.max_local.max(local),
         ctx.core.max_global.max(users),
@@ -432,7 +437,7 @@ pub fn send_lusers(ctx: &mut Ctx<'_>) {
     ctx.numeric(
         numeric::RPL_LUSERCLIENT,
         [format!(
-            "There are {} users and {invisible} invisible on 1 servers",
+            "There are {} users and {invisible} invisible on {servers} servers",
             users - invisible
         )],
     );
@@ -450,7 +455,10 @@ pub fn send_lusers(ctx: &mut Ctx<'_>) {
     );
     ctx.numeric(
         numeric::RPL_LUSERME,
-        [format!("I have {local} clients and 0 servers")],
+        [format!(
+            "I have {local} clients and {} servers",
+            servers - 1
+        )],
     );
     ctx.numeric(
         numeric::RPL_LOCALUSERS,

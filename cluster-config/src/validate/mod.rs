@@ -104,6 +104,11 @@ impl Checker<'_> {
             config.node.flush_interval_ms,
             1..=10_000,
         )?;
+        self.range(
+            "node.snapshot_every_ops",
+            config.node.snapshot_every_ops,
+            10..=100_000_000,
+        )?;
         self.at("node.name", text::server_name(&config.node.name))?;
         self.at(
             "node.description",

@@ -13,6 +13,7 @@ mod refresh;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use latticed_proto::CaseMapping;
+use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelRec, ChannelView};
 use crate::ids::{OpId, TenantId, Uid};
@@ -22,9 +23,14 @@ use crate::snapshot::TenantSnapshot;
 use crate::user::{UserRec, UserView};
 
 /// The replicated state of one tenant network on one node.
-#[derive(Clone, Debug)]
+///
+/// It serializes whole (records and views), so a node can store it in a snapshot and later go on
+/// applying ops to the restored copy exactly as to the original: the restored state is a full
+/// replica, not just the visible network.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TenantState {
     tenant: TenantId,
+    #[serde(with = "crate::casemapping")]
     casemapping: CaseMapping,
     users: HashMap<Uid, UserRec>,
     /// Records by folded channel name.

@@ -8,8 +8,14 @@
 // Each test binary compiles this module and uses a different subset of its helpers.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod config;
+pub mod history;
+pub mod http;
+pub mod json;
 pub mod msg;
+pub mod process;
+pub mod time;
 
 use config::{node_toml, open_tenant};
 use msg::Msg;
@@ -117,10 +123,14 @@ impl TestNode {
     }
 }
 
-/// One outcome of reading a line.
-enum Read {
+/// One outcome of reading a line without failing the test: a load generator must keep what it
+/// saw when the server dies under it.
+pub enum Read {
+    /// A line arrived.
     Line(Msg),
+    /// The server closed the connection (or it broke).
     Eof,
+    /// Nothing arrived in time.
     Timeout,
 }
 
@@ -310,6 +320,11 @@ impl Client {
             Read::Eof => self.fail("connection closed while waiting for a message"),
             Read::Timeout => self.fail("timed out waiting for a message"),
         }
+    }
+
+    /// The next message within `wait`, or how reading ended; never fails the test.
+    pub async fn recv_or_end(&mut self, wait: Duration) -> Read {
+        self.read(Instant::now() + wait).await
     }
 
     /// Reads until a message with `command` (a word or a numeric) arrives, dropping others.
