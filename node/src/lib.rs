@@ -9,6 +9,7 @@ pub mod inspect;
 mod listener;
 mod rehash;
 pub mod replication;
+mod retention;
 pub mod snapshots;
 pub mod storage;
 pub mod tls;
@@ -246,6 +247,12 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         tenants.push(tenant);
     }
     rehasher.attach(&tenants);
+    tasks.push(tokio::spawn(retention::prune_loop(
+        log.clone(),
+        tenants.clone(),
+        retention::PRUNE_INTERVAL,
+        stop.clone(),
+    )));
     let cluster = match cluster {
         Some((handle, events)) => {
             let replicator = Arc::new(replication::Replicator::new(
