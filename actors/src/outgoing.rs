@@ -123,6 +123,41 @@ impl Outgoing {
     }
 }
 
+/// A PRIVMSG / NOTICE / TAGMSG from `source` to `target` with its msgid and client-only tags, as
+/// live delivery and CHATHISTORY both send it (TAGMSG has no text parameter).
+pub fn message_line(
+    kind: latticed_crdt::MessageKind,
+    source: &str,
+    target: String,
+    text: &str,
+    msgid: latticed_crdt::MsgId,
+    tags: &[(String, Option<String>)],
+    wall_ms: u64,
+) -> Outgoing {
+    use latticed_crdt::MessageKind;
+    let command = match kind {
+        MessageKind::Privmsg => "PRIVMSG",
+        MessageKind::Notice => "NOTICE",
+        MessageKind::Tagmsg => "TAGMSG",
+    };
+    let mut message = Message::new(command)
+        .with_source(source.to_owned())
+        .with_param(target);
+    if kind != MessageKind::Tagmsg {
+        message = message.with_param(text.to_owned());
+    }
+    let client_tags = tags
+        .iter()
+        .map(|(key, value)| Tag {
+            key: key.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    Outgoing::new(message, wall_ms)
+        .msgid(msgid.to_string())
+        .client_tags(client_tags)
+}
+
 /// Add a tag to an already serialised line (used for `label` and `batch` on a command's own replies).
 pub fn prepend_tag(line: &[u8], key: &str, value: &str) -> Bytes {
     let mut buf = BytesMut::with_capacity(line.len() + key.len() + value.len() + 3);

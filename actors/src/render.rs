@@ -6,10 +6,10 @@
 use std::collections::HashSet;
 
 use latticed_crdt::{Change, LeaveCause, MessageKind, MessageTarget, Op, OpBody, Uid};
-use latticed_proto::{numeric, Message, Tag};
+use latticed_proto::{numeric, Message};
 
 use crate::caps::Caps;
-use crate::outgoing::Outgoing;
+use crate::outgoing::{message_line, Outgoing};
 use crate::tenant::{Core, Outbox};
 
 /// Deliver everything `op` made visible to the local clients it concerns.
@@ -381,10 +381,10 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
     let Some(sender) = core.state.user(*from) else {
         return;
     };
-    let (command, counter) = match kind {
-        MessageKind::Privmsg => ("PRIVMSG", &core.metrics().out_privmsg),
-        MessageKind::Notice => ("NOTICE", &core.metrics().out_notice),
-        MessageKind::Tagmsg => ("TAGMSG", &core.metrics().out_tagmsg),
+    let counter = match kind {
+        MessageKind::Privmsg => &core.metrics().out_privmsg,
+        MessageKind::Notice => &core.metrics().out_notice,
+        MessageKind::Tagmsg => &core.metrics().out_tagmsg,
     };
     let (target_name, recipients): (String, Vec<Uid>) = match target {
         MessageTarget::Channel(name) => {
@@ -407,24 +407,9 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
             (target.nick.clone(), vec![*uid])
         }
     };
-    let mut msg = Message::new(command)
-        .with_source(source.clone())
-        .with_param(target_name);
-    if *kind != MessageKind::Tagmsg {
-        msg = msg.with_param(text.clone());
-    }
-    let client_tags = tags
-        .iter()
-        .map(|(key, value)| Tag {
-            key: key.clone(),
-            value: value.clone(),
-        })
-        .collect();
-    let mut out = Outgoing::new(msg, op.wall_ms)
-        .msgid(msgid.to_string())
+    let mut out = message_line(*kind, source, target_name, text, *msgid, tags, op.wall_ms)
         .account(sender.account.clone())
-        .bot(sender.modes.contains(&'B'))
-        .client_tags(client_tags);
+        .bot(sender.modes.contains(&'B'));
     let to_self = matches!(target, MessageTarget::User(uid) if uid == from);
     let mut delivered = 0u64;
     for uid in recipients {

@@ -3,12 +3,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use latticed_crdt::{MessageKind, MessageTarget, MsgId, Op, OpBody, Uid};
+use latticed_crdt::{MessageTarget, MsgId, Op, OpBody, Uid};
 use latticed_eventlog::{Anchor, HistoryTarget};
-use latticed_proto::{Message, Tag};
+use latticed_proto::Message;
 
 use super::Ctx;
-use crate::outgoing::{prepend_tag, Outgoing};
+use crate::outgoing::{message_line, prepend_tag, Outgoing};
 use crate::time::{iso8601, parse_iso8601};
 
 /// Source of `chathistory` batch reference tags.
@@ -180,29 +180,9 @@ fn history_line(ctx: &Ctx<'_>, op: &Op) -> Option<Outgoing> {
             .map(|u| u.nick.clone())
             .unwrap_or_else(|| uid.to_string()),
     };
-    let command = match kind {
-        MessageKind::Privmsg => "PRIVMSG",
-        MessageKind::Notice => "NOTICE",
-        MessageKind::Tagmsg => "TAGMSG",
-    };
-    let mut message = Message::new(command)
-        .with_source(source.clone())
-        .with_param(target);
-    if *kind != MessageKind::Tagmsg {
-        message = message.with_param(text.clone());
-    }
-    let client_tags = tags
-        .iter()
-        .map(|(key, value)| Tag {
-            key: key.clone(),
-            value: value.clone(),
-        })
-        .collect();
-    Some(
-        Outgoing::new(message, op.wall_ms)
-            .msgid(msgid.to_string())
-            .client_tags(client_tags),
-    )
+    Some(message_line(
+        *kind, source, target, text, *msgid, tags, op.wall_ms,
+    ))
 }
 
 /// `CHATHISTORY TARGETS <timestamp=> <timestamp=> <limit>`: channels and conversations with

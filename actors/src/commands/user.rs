@@ -82,39 +82,33 @@ pub fn monitor(ctx: &mut Ctx<'_>, msg: &Message) {
             }
         }
         "C" | "c" => {
-            let all: Vec<String> = ctx
-                .core
-                .local
-                .get(&me)
-                .map(|l| l.monitor.iter().cloned().collect())
-                .unwrap_or_default();
+            let all = monitored(ctx, me);
             for nick in all {
                 remove(ctx, me, &nick);
             }
         }
         "L" | "l" => {
-            let all: Vec<String> = ctx
-                .core
-                .local
-                .get(&me)
-                .map(|l| l.monitor.iter().cloned().collect())
-                .unwrap_or_default();
+            let all = monitored(ctx, me);
             if !all.is_empty() {
                 ctx.numeric(numeric::RPL_MONLIST, [all.join(",")]);
             }
             ctx.numeric(numeric::RPL_ENDOFMONLIST, ["End of MONITOR list"]);
         }
         "S" | "s" => {
-            let all: Vec<String> = ctx
-                .core
-                .local
-                .get(&me)
-                .map(|l| l.monitor.iter().cloned().collect())
-                .unwrap_or_default();
+            let all = monitored(ctx, me);
             status(ctx, &all);
         }
         _ => ctx.need_more_params("MONITOR"),
     }
+}
+
+/// The nicks `me` monitors, as given.
+fn monitored(ctx: &Ctx<'_>, me: latticed_crdt::Uid) -> Vec<String> {
+    ctx.core
+        .local
+        .get(&me)
+        .map(|l| l.monitor.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn add(ctx: &mut Ctx<'_>, me: latticed_crdt::Uid, targets: Vec<String>) {
