@@ -23,6 +23,21 @@ impl SledStorage {
     /// of sled on some kinds of damaged files (caught here), and a non-empty database file from
     /// which sled recovered nothing (which sled itself would silently treat as a new database).
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<SledStorage, StorageError> {
+        // sled releases its file lock from a background thread after the last handle is
+        // dropped, so a log reopened at once (a restart within one process) can find it held
+        // for a moment; another process holding it keeps it held past the bounded wait.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::open_once(dir, cache_bytes) {
+                Err(StorageError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path, cache_bytes: u64) -> Result<SledStorage, StorageError> {
         let had_data = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         let opened = catch_unwind(AssertUnwindSafe(|| -> Result<SledStorage, StorageError> {
             let db = sled::Config::new()
@@ -55,6 +70,9 @@ impl SledStorage {
         &self.trees[space as usize]
     }
 }
+
+/// How long [`SledStorage::open`] waits for a just-closed log's lock to be released.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
