@@ -15,6 +15,7 @@ mod modes;
 pub mod outbound;
 pub mod outgoing;
 mod render;
+pub mod split;
 pub mod tenant;
 pub mod time;
 mod whowas;

@@ -16,6 +16,7 @@ pub struct Metrics {
     registrations_total: IntCounterVec,
     users: IntGaugeVec,
     channels: IntGaugeVec,
+    split_hidden_users: IntGaugeVec,
     messages_in: IntCounterVec,
     messages_out: IntCounterVec,
     sendq_drops: IntCounterVec,
@@ -53,6 +54,13 @@ impl Metrics {
             )?,
             channels: IntGaugeVec::new(
                 Opts::new("latticed_channels", "Channels on the tenant network"),
+                &["tenant"],
+            )?,
+            split_hidden_users: IntGaugeVec::new(
+                Opts::new(
+                    "latticed_split_hidden_users",
+                    "Users of peers unreachable past the grace period, shown to this node's clients as quit",
+                ),
                 &["tenant"],
             )?,
             messages_in: IntCounterVec::new(
@@ -113,6 +121,7 @@ impl Metrics {
         registry.register(Box::new(m.registrations_total.clone()))?;
         registry.register(Box::new(m.users.clone()))?;
         registry.register(Box::new(m.channels.clone()))?;
+        registry.register(Box::new(m.split_hidden_users.clone()))?;
         registry.register(Box::new(m.messages_in.clone()))?;
         registry.register(Box::new(m.messages_out.clone()))?;
         registry.register(Box::new(m.sendq_drops.clone()))?;
@@ -137,6 +146,7 @@ impl Metrics {
             registrations_total: self.registrations_total.with_label_values(&[tenant]),
             users: self.users.with_label_values(&[tenant]),
             channels: self.channels.with_label_values(&[tenant]),
+            split_hidden_users: self.split_hidden_users.with_label_values(&[tenant]),
             messages_in: self.messages_in.clone(),
             out_privmsg: self.messages_out.with_label_values(&[tenant, "privmsg"]),
             out_notice: self.messages_out.with_label_values(&[tenant, "notice"]),
@@ -163,6 +173,8 @@ pub struct TenantMetrics {
     pub users: IntGauge,
     /// Channels on the network.
     pub channels: IntGauge,
+    /// Users hidden from local clients because their node has been unreachable past the grace period.
+    pub split_hidden_users: IntGauge,
     messages_in: IntCounterVec,
     /// PRIVMSG deliveries.
     pub out_privmsg: IntCounter,

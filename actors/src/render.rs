@@ -14,6 +14,9 @@ use crate::tenant::{Core, Outbox};
 
 /// Deliver everything `op` made visible to the local clients it concerns.
 pub fn render(core: &mut Core, op: &Op, changes: &[Change], outbox: &mut Outbox) {
+    if core.swallow_hidden(op, changes) {
+        return;
+    }
     if let OpBody::Message { .. } = &op.body {
         deliver_message(core, op, outbox);
         return;
@@ -452,7 +455,12 @@ fn status_allows(status: &str, prefixes: &latticed_crdt::Prefixes) -> bool {
     }
 }
 
-fn notify_monitors(core: &Core, nick: &str, online_mask: Option<&str>, outbox: &mut Outbox) {
+pub(crate) fn notify_monitors(
+    core: &Core,
+    nick: &str,
+    online_mask: Option<&str>,
+    outbox: &mut Outbox,
+) {
     let key = core.casemapping().fold(nick);
     let Some(watchers) = core.monitors.get(&key) else {
         return;

@@ -76,6 +76,14 @@ impl NodeInfo {
 /// Node ids are below 1000, so `node + 1000 * epoch` names an incarnation uniquely.
 const INCARNATION_STRIDE: u32 = 1000;
 
+/// The node and incarnation an op origin names: the inverse of [`NodeInfo::origin`].
+pub fn incarnation_of(origin: NodeId) -> (NodeId, u64) {
+    (
+        NodeId(origin.0 % INCARNATION_STRIDE),
+        u64::from(origin.0 / INCARNATION_STRIDE),
+    )
+}
+
 impl NodeInfo {
     /// The server name of node `id` as clients see it: this node's own name, a configured peer's
     /// name, or a placeholder for a node this one has not been told about.
@@ -173,6 +181,8 @@ pub struct Core {
     pub server_name: String,
     /// Highest contiguous op sequence applied per origin (this node's own included).
     applied: BTreeMap<NodeId, u64>,
+    /// Users of peers unreachable past the grace period, hidden from local clients.
+    pub(crate) hidden: crate::split::HiddenUsers,
 }
 
 /// What a snapshot of a tenant holds besides the version vector the event log stores with it:
@@ -604,6 +614,7 @@ impl Tenant {
             metrics: metrics.clone(),
             server_name: node.server_name.clone(),
             applied: BTreeMap::new(),
+            hidden: Default::default(),
         };
         Tenant {
             id,

@@ -245,8 +245,9 @@ impl EventLog {
     }
 
     /// What a peer whose version vector is `peer` is missing of `tenant`: every entry held with
-    /// a seq above the peer's for its origin, origin by origin (in node id order), each origin's
-    /// in seq order, at most `limit` entries.
+    /// a seq above the peer's for its origin, at most `limit` entries, in stamp order: each origin's
+    /// in seq order, the origins interleaved as their ops were made, so a peer catching up after a
+    /// split applies (and shows its clients) the split's messages in the order they were sent.
     ///
     /// To page through a large gap, call again with the peer's vector raised to the last seq
     /// returned for each origin in the batch; an empty batch means nothing more is held.
@@ -264,11 +265,8 @@ impl EventLog {
                 .map(|origins| origins.keys().copied().collect())
                 .unwrap_or_default()
         };
-        let mut out = Vec::new();
+        let mut streams = Vec::with_capacity(origins.len());
         for origin in origins {
-            if out.len() >= limit {
-                break;
-            }
             let seen = peer.get(&origin).copied().unwrap_or(0);
             let Some(first) = seen.checked_add(1) else {
                 continue;
@@ -276,12 +274,27 @@ impl EventLog {
             let start = keys::op_key(tenant, OpId { origin, seq: first })?;
             let prefix = keys::origin_prefix(tenant, origin)?;
             let end = keys::prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-            let scan = self
+            let mut scan = self
                 .store()
                 .scan(Space::Ops, Bound::Included(start), end, false);
-            for item in scan.take(limit - out.len()) {
-                let (key, value) = item.map_err(LogError::storage("reading ops to ship"))?;
-                out.push(decode_entry(&key, &value)?);
+            if let Some(head) = next_entry(&mut scan)? {
+                streams.push((head, scan));
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let Some(earliest) = streams
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (head, _))| head.stamp())
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let (head, scan) = &mut streams[earliest];
+            match next_entry(scan)? {
+                Some(next) => out.push(std::mem::replace(head, next)),
+                None => out.push(streams.swap_remove(earliest).0),
             }
         }
         Ok(out)
@@ -367,5 +380,16 @@ fn describe_op_key(key: &[u8]) -> String {
     match (r.str(), r.op_id()) {
         (Ok(tenant), Ok(id)) => format!("op {}/{} of tenant {tenant}", id.origin, id.seq),
         _ => format!("under malformed key {key:02x?}"),
+    }
+}
+
+/// The next decoded entry of an op scan, if any.
+fn next_entry(scan: &mut crate::storage::Scan<'_>) -> Result<Option<Entry>, LogError> {
+    match scan.next() {
+        Some(item) => {
+            let (key, value) = item.map_err(LogError::storage("reading ops to ship"))?;
+            decode_entry(&key, &value).map(Some)
+        }
+        None => Ok(None),
     }
 }

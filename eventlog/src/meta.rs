@@ -84,8 +84,18 @@ impl EventLog {
     /// Starts a new incarnation of `node`: durably stores and returns an epoch one above the
     /// last, so peers can tell a restarted node from a stale connection of the old one.
     pub fn begin_epoch(&self, node: NodeId) -> Result<u64, LogError> {
+        self.begin_epoch_at_least(node, 1)
+    }
+
+    /// Like [`EventLog::begin_epoch`], but the new epoch is at least `floor`: a log that lost its
+    /// predecessor's record (a new or quarantined directory) cannot know which epochs peers
+    /// already saw, and the caller picks a floor they cannot have.
+    pub fn begin_epoch_at_least(&self, node: NodeId, floor: u64) -> Result<u64, LogError> {
         let _guard = self.inner.meta_lock.lock();
-        let epoch = self.meta_u64(META_EPOCH, node)?.saturating_add(1);
+        let epoch = self
+            .meta_u64(META_EPOCH, node)?
+            .saturating_add(1)
+            .max(floor);
         self.set_meta_u64(META_EPOCH, node, epoch)?;
         self.store()
             .flush()

@@ -18,6 +18,8 @@ pub struct ReplMetrics {
     pub lag_ops: IntGaugeVec,
     /// A peer linked again after its link went down.
     pub heals: IntCounter,
+    /// A peer stayed unreachable past the grace period and its users were shown as split.
+    pub split_expiries: IntCounter,
 }
 
 impl ReplMetrics {
@@ -51,6 +53,10 @@ impl ReplMetrics {
                 "latticed_cluster_heal_events_total",
                 "Links that came back after going down",
             )?,
+            split_expiries: IntCounter::new(
+                "latticed_cluster_split_expiries_total",
+                "Peers unreachable past the grace period, whose users local clients saw quit",
+            )?,
         };
         registry.register(Box::new(m.peers_up.clone()))?;
         registry.register(Box::new(m.rtt_seconds.clone()))?;
@@ -58,6 +64,7 @@ impl ReplMetrics {
         registry.register(Box::new(m.ops_applied.clone()))?;
         registry.register(Box::new(m.lag_ops.clone()))?;
         registry.register(Box::new(m.heals.clone()))?;
+        registry.register(Box::new(m.split_expiries.clone()))?;
         Ok(m)
     }
 

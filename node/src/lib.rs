@@ -11,6 +11,7 @@ mod rehash;
 pub mod replication;
 mod retention;
 pub mod snapshots;
+mod split_timers;
 pub mod storage;
 pub mod tls;
 
@@ -124,9 +125,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         storage::LogMetrics::register(&registry).context("registering log metrics")?;
     let log = storage::open(&config.node.data_dir, &log_metrics)?;
     let node_id = NodeId(config.node.id);
-    let epoch = log
-        .begin_epoch(node_id)
-        .context("recording this start in the event log")?;
+    let epoch = storage::begin_incarnation(&log, node_id)?;
     tracing::info!(data_dir = %config.node.data_dir.display(), epoch, "event log open");
     let local_sink = storage::LogSink {
         log: log.clone(),
@@ -255,11 +254,17 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     )));
     let cluster = match cluster {
         Some((handle, events)) => {
+            let grace = config
+                .cluster
+                .as_ref()
+                .map(|c| c.grace_period())
+                .unwrap_or_default();
             let replicator = Arc::new(replication::Replicator::new(
                 &tenants,
                 log.clone(),
                 handle.clone(),
                 repl_metrics.clone(),
+                grace,
             ));
             tasks.push(tokio::spawn(replicator.run(events, stop.clone())));
             Some(handle)

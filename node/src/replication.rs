@@ -3,10 +3,11 @@
 //! ops from peers are applied through the same path as local ones (and rendered to local clients)
 //! and stored in this node's event log, so any node's log holds the whole network.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use latticed_actors::tenant::{Foreign, Outbox};
+use latticed_actors::tenant::{incarnation_of, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
 use latticed_crdt::{Op, OpBody, TenantId};
@@ -16,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster_metrics::ReplMetrics;
+use crate::split_timers::SplitTimers;
 
 /// Ops per catch-up frame.
 const CATCH_UP_BATCH: usize = 512;
@@ -82,6 +84,8 @@ pub struct Replicator {
     cluster: ClusterHandle<ReplFrame>,
     metrics: ReplMetrics,
     held: parking_lot::Mutex<Vec<HeldFrame>>,
+    /// How long an unreachable peer's users stay shown to local clients.
+    grace: Duration,
 }
 
 /// A live frame waiting for ops in its causal past.
@@ -103,6 +107,7 @@ impl Replicator {
         log: EventLog,
         cluster: ClusterHandle<ReplFrame>,
         metrics: ReplMetrics,
+        grace: Duration,
     ) -> Self {
         Replicator {
             tenants: tenants.iter().map(|t| (t.id.clone(), t.clone())).collect(),
@@ -110,6 +115,7 @@ impl Replicator {
             cluster,
             metrics,
             held: parking_lot::Mutex::new(Vec::new()),
+            grace,
         }
     }
 
@@ -120,9 +126,22 @@ impl Replicator {
         stop: CancellationToken,
     ) {
         let mut seen_down: HashSet<NodeId> = HashSet::new();
+        let mut splits = SplitTimers::new(self.grace);
+        let mut returning: HashSet<NodeId> = HashSet::new();
+        let start = tokio::time::Instant::now();
+        for peer in self.peers_with_users() {
+            splits.down(peer, start);
+        }
         loop {
+            let deadline = splits.next_deadline();
             let event = tokio::select! {
                 _ = stop.cancelled() => return,
+                _ = sleep_until_some(deadline) => {
+                    for peer in splits.expire(tokio::time::Instant::now()) {
+                        self.hide_users_of(peer);
+                    }
+                    continue;
+                }
                 event = events.recv() => match event {
                     Some(event) => event,
                     None => return,
@@ -136,14 +155,21 @@ impl Replicator {
                     if seen_down.remove(&id) {
                         self.metrics.heals.inc();
                     }
+                    if splits.up(id) {
+                        returning.insert(id);
+                    }
                     self.send_vectors(id, None).await;
                 }
                 ClusterEvent::PeerDown { id, epoch } => {
-                    tracing::warn!(peer = %id, epoch, "peer link down");
+                    tracing::warn!(peer = %id, epoch, grace_secs = self.grace.as_secs_f64(), "peer link down; its users stay shown for the grace period");
                     seen_down.insert(id);
+                    splits.down(id, tokio::time::Instant::now());
                 }
                 ClusterEvent::Frame { from, frame } => match frame {
                     ReplFrame::Vectors(vectors) => {
+                        if returning.remove(&from) {
+                            self.show_users_of(from, &vectors);
+                        }
                         let this = self.clone();
                         tokio::spawn(async move { this.catch_up(from, vectors).await });
                     }
@@ -159,6 +185,53 @@ impl Replicator {
                 },
             }
         }
+    }
+
+    /// Nodes other than this one whose users are in some tenant's state but that are not linked
+    /// now: at start they count as unreachable, so a dead peer's users do not linger forever.
+    fn peers_with_users(&self) -> BTreeSet<NodeId> {
+        let me = self.cluster.node_id();
+        let linked: BTreeSet<NodeId> = self.cluster.peers().iter().map(|p| p.id).collect();
+        let mut out = BTreeSet::new();
+        for tenant in self.tenants.values() {
+            let core = tenant.lock();
+            out.extend(
+                core.state
+                    .users()
+                    .map(|u| u.uid.node)
+                    .filter(|node| *node != me && !linked.contains(node)),
+            );
+        }
+        out
+    }
+
+    /// `peer` stayed unreachable for the grace period: hide its users from local clients.
+    fn hide_users_of(&self, peer: NodeId) {
+        let mut hidden = 0;
+        for tenant in self.tenants.values() {
+            hidden += tenant.lock().hide_users_of(peer);
+        }
+        self.metrics.split_expiries.inc();
+        tracing::warn!(%peer, users = hidden, "grace period over: the peer's users are shown as split");
+    }
+
+    /// An expired peer linked again and sent its first version vectors: show its users again,
+    /// those of its current incarnation (the newest of its origins in the vectors). Done before
+    /// any of the peer's catch-up ops, which follow the vectors on the same link, are applied.
+    fn show_users_of(&self, peer: NodeId, vectors: &[(TenantId, VersionVector)]) {
+        let incarnation = vectors
+            .iter()
+            .flat_map(|(_, vv)| vv.keys())
+            .map(|origin| incarnation_of(*origin))
+            .filter(|(node, _)| *node == peer)
+            .map(|(_, epoch)| epoch)
+            .max()
+            .unwrap_or(0);
+        let mut shown = 0;
+        for tenant in self.tenants.values() {
+            shown += tenant.lock().show_users_of(peer, incarnation);
+        }
+        tracing::info!(%peer, incarnation, users = shown, "split peer is back: its users are shown again");
     }
 
     /// Tell `peer` what this node holds (for one tenant, or all), so it sends what is missing.
@@ -338,6 +411,14 @@ impl Replicator {
                 }
             }
         }
+    }
+}
+
+/// Sleep until `deadline`, or forever without one.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

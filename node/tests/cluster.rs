@@ -6,8 +6,12 @@
 //!   node catches up: the channel's members and topic and its CHATHISTORY include what happened
 //!   while it was down.
 //! - A node started with `--join` (and no peer list) serves the same state and history.
-//! - A pause (SIGSTOP) shorter than the idle timeout is invisible: the paused node's clients get
-//!   every message sent meanwhile, in order, and nobody sees a QUIT or JOIN.
+//! - A split (SIGSTOP past the idle timeout) shorter than the grace period is invisible: the
+//!   paused node's clients get every message sent meanwhile, in order, and nobody sees a QUIT or
+//!   JOIN.
+//! - A split longer than the grace period shows the lost node's users quitting with
+//!   `*.net *.split` and hides them from queries; when the node returns they JOIN again (with
+//!   their channel prefixes), and users lost with a restarted node do not quit twice.
 //! - A `kill -9` that loses ops the node had already shipped to a peer still ends its users'
 //!   sessions everywhere when it restarts: no ghost user keeps a nick.
 //!
@@ -62,7 +66,17 @@ impl Watched {
 
     /// Reads (keeping every line) until `pred` holds, for at most [`CONVERGE`].
     async fn expect(&mut self, what: &str, pred: impl Fn(&Msg) -> bool) -> Msg {
-        let deadline = Instant::now() + CONVERGE;
+        self.expect_within(what, CONVERGE, pred).await
+    }
+
+    /// Reads (keeping every line) until `pred` holds, for at most `wait`.
+    async fn expect_within(
+        &mut self,
+        what: &str,
+        wait: Duration,
+        pred: impl Fn(&Msg) -> bool,
+    ) -> Msg {
+        let deadline = Instant::now() + wait;
         loop {
             match self
                 .client
@@ -80,7 +94,7 @@ impl Watched {
                     .fail(&format!("connection closed before {what}")),
                 Read::Timeout => self
                     .client
-                    .fail(&format!("{what} did not arrive within {CONVERGE:?}")),
+                    .fail(&format!("{what} did not arrive within {wait:?}")),
             }
         }
     }
@@ -526,23 +540,25 @@ async fn three_nodes_serve_one_network_through_a_crash_and_a_join() {
     say(&mut erin, "frank", "node 2 to node 4", &mut [&mut frank]).await;
 }
 
-/// What must never reach a client because of a pause shorter than the idle timeout.
+/// What must never reach a client because of a split shorter than the grace period.
 const SPLIT_SIGNS: &[&str] = &[
     "QUIT", "JOIN", "PART", "KICK", "KILL", "NICK", "ERROR", "BATCH",
 ];
 
-/// Issue 3, item 4: node 2 is frozen (SIGSTOP) for less than the idle timeout while nodes 1 and 3
-/// chat; after SIGCONT its clients get every message of the pause, in order and with their
+/// Issue 3, item 6: node 2 is frozen (SIGSTOP) for longer than the idle timeout, so every link to
+/// it goes down and comes back, but for less than the grace period, while nodes 1 and 3 chat.
+/// After SIGCONT its clients get every message sent meanwhile, in stamp order and with their
 /// original ids and times, and no client anywhere sees a QUIT, JOIN or other sign of a split.
 #[tokio::test]
-async fn a_pause_shorter_than_the_idle_timeout_is_invisible() {
-    const PAUSE: Duration = Duration::from_secs(2);
+async fn a_split_shorter_than_the_grace_period_is_invisible() {
+    const PAUSE: Duration = Duration::from_secs(3);
     let timing = Timing {
-        keepalive_ms: 500,
-        idle_timeout_ms: 10_000,
+        keepalive_ms: 300,
+        idle_timeout_ms: 1000,
         ..Timing::DEFAULT
     };
-    assert!(PAUSE < Duration::from_millis(timing.idle_timeout_ms));
+    assert!(PAUSE > Duration::from_millis(timing.idle_timeout_ms) * 2);
+    assert!(PAUSE < Duration::from_secs(timing.grace_period_secs));
     let chan = "#pause";
     let cluster = Cluster::start(3, timing).await;
 
@@ -671,6 +687,22 @@ async fn a_pause_shorter_than_the_idle_timeout_is_invisible() {
             "{nick} got the messages of the pause out of their causal (and stamp) order"
         );
     }
+    for node in [1, 3] {
+        assert!(
+            cluster
+                .node(node)
+                .metric("latticed_cluster_heal_events_total")
+                >= 1.0,
+            "node {node}'s link to node 2 never went down: the pause did not split the network"
+        );
+        assert_eq!(
+            cluster
+                .node(node)
+                .metric("latticed_cluster_split_expiries_total"),
+            0.0,
+            "node {node} let the grace period expire"
+        );
+    }
 }
 
 /// A `kill -9` after node 2 shipped ops to its peer but before it flushed them: node 1 holds
@@ -709,6 +741,116 @@ async fn a_crash_before_the_flush_leaves_no_ghost_user() {
     let mut q2 = cluster.node(2).register("query2", CAPS).await;
     agreed_view(&mut [&mut q1, &mut q2], chan, "one alice, one carol", |v| {
         v.names.len() == 2 && v.nicks() == BTreeSet::from(["alice", "carol"])
+    })
+    .await;
+}
+
+/// The QUIT reason of users hidden by an expired split.
+const SPLIT_REASON: &str = "*.net *.split";
+
+/// Issue 3, item 6: node 2 stays unreachable past the grace period. Its users quit for node 1's
+/// clients with `*.net *.split` and vanish from NAMES and WHOIS there; node 2's own clients see
+/// nothing (its grace period never expired). When node 2 links again, its users JOIN again with
+/// their prefixes. Then node 2 crashes and restarts: its users' sessions ended with it, so node
+/// 1's clients, who already saw them quit, see no second QUIT and no JOIN of the dead sessions,
+/// and a new user there joins as usual.
+#[tokio::test]
+async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users() {
+    let timing = Timing {
+        keepalive_ms: 300,
+        idle_timeout_ms: 1000,
+        grace_period_secs: 2,
+        ..Timing::DEFAULT
+    };
+    let chan = "#longsplit";
+    let mut cluster = Cluster::start(2, timing).await;
+    let mut alice = Watched::register(&cluster, 1, "alice").await;
+    alice.client.join(chan).await;
+    let mut carol = Watched::register(&cluster, 2, "carol").await;
+    wait_for_member(&mut carol, chan, "alice").await;
+    carol.client.join(chan).await;
+    alice.expect_join("carol", chan).await;
+    alice.client.send(&format!("MODE {chan} +v carol")).await;
+    carol
+        .expect_change("alice", "MODE", &[chan, "+v", "carol"])
+        .await;
+    for member in [&mut alice, &mut carol] {
+        member.sync().await;
+        member.seen.clear();
+    }
+
+    cluster.node(2).pause();
+    let quit = alice
+        .expect("carol's split QUIT", |m| m.is_from("QUIT", "carol"))
+        .await;
+    assert_eq!(quit.last(), SPLIT_REASON);
+    let names = alice.client.names(chan).await;
+    assert_eq!(names.len(), 1, "only alice is left: {names:?}");
+    assert_eq!(bare_nick(&names[0]), "alice");
+    alice.client.send("WHOIS carol").await;
+    alice
+        .expect("401 for the hidden carol", |m| m.command == "401")
+        .await;
+    let said = say(&mut alice, chan, "said while carol was split off", &mut []).await;
+    cluster.node(2).resume();
+
+    let join = alice
+        .expect("carol joining again", |m| m.is_from("JOIN", "carol"))
+        .await;
+    assert!(join.param(0).eq_ignore_ascii_case(chan), "{join:?}");
+    let mode = alice
+        .expect("carol's voice again", |m| m.command == "MODE")
+        .await;
+    assert_eq!(mode.params, [chan, "+v", "carol"], "{mode:?}");
+    let got = carol
+        .expect("the message of the split", |m| m.command == "PRIVMSG")
+        .await;
+    assert_eq!(delivered(&got), said);
+    say(&mut carol, chan, "carol is back", &mut [&mut alice]).await;
+    alice.sync().await;
+    carol.sync().await;
+    let shown: Vec<&Msg> = carol
+        .seen
+        .iter()
+        .filter(|m| SPLIT_SIGNS.contains(&m.command.as_str()))
+        .collect();
+    assert!(
+        shown.is_empty(),
+        "node 2's grace period never expired, yet carol saw: {shown:#?}"
+    );
+    assert_eq!(
+        cluster
+            .node(1)
+            .metric("latticed_cluster_split_expiries_total"),
+        1.0
+    );
+
+    cluster.node_mut(2).kill();
+    drop(carol);
+    // The pause inflated QUIC's round-trip estimate, and a link is only declared dead after the
+    // idle timeout or three probe timeouts, whichever is longer: allow for that here.
+    let quit = alice
+        .expect_within("carol's split QUIT after the crash", CONVERGE * 2, |m| {
+            m.is_from("QUIT", "carol")
+        })
+        .await;
+    assert_eq!(quit.last(), SPLIT_REASON);
+    alice.seen.clear();
+    cluster.node_mut(2).start().await;
+    let mut dave = Watched::register(&cluster, 2, "dave").await;
+    wait_for_member(&mut dave, chan, "alice").await;
+    dave.client.join(chan).await;
+    alice.expect_join("dave", chan).await;
+    alice.sync().await;
+    let about_carol: Vec<&Msg> = alice.seen.iter().filter(|m| m.nick() == "carol").collect();
+    assert!(
+        about_carol.is_empty(),
+        "carol already quit for alice; her restarted node must not show her again: {about_carol:#?}"
+    );
+    let mut q1 = cluster.node(1).register("query1", CAPS).await;
+    let mut q2 = cluster.node(2).register("query2", CAPS).await;
+    agreed_view(&mut [&mut q1, &mut q2], chan, "alice and dave", |v| {
+        v.nicks() == BTreeSet::from(["alice", "dave"])
     })
     .await;
 }

@@ -290,7 +290,12 @@ pub fn send_names(ctx: &mut Ctx<'_>, name: &str) {
     let symbol = if chan.flag('s') { "@" } else { "=" };
     let mut entries: Vec<String> = Vec::with_capacity(chan.member_count());
     for (uid, prefixes) in chan.members() {
-        let Some(user) = ctx.core.state.user(uid) else {
+        let Some(user) = ctx
+            .core
+            .state
+            .user(uid)
+            .filter(|_| ctx.core.is_visible(uid))
+        else {
             continue;
         };
         if !is_member && !hidden_ok && user.modes.contains(&'i') {
@@ -395,7 +400,7 @@ pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     }
     let (nick, name) = (&msg.params[0], &msg.params[1]);
-    let Some(target) = ctx.core.state.uid_by_nick(nick) else {
+    let Some(target) = ctx.core.visible_uid_by_nick(nick) else {
         ctx.numeric(
             numeric::ERR_NOSUCHNICK,
             [nick.as_str(), "No such nick/channel"],
@@ -512,7 +517,7 @@ pub fn kick(ctx: &mut Ctx<'_>, msg: &Message) {
         .take(ctx.config.limits.kick_len)
         .collect();
     for nick in msg.params[1].split(',') {
-        let Some(target) = ctx.core.state.uid_by_nick(nick) else {
+        let Some(target) = ctx.core.visible_uid_by_nick(nick) else {
             ctx.numeric(numeric::ERR_NOSUCHNICK, [nick, "No such nick/channel"]);
             continue;
         };

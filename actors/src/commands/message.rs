@@ -125,7 +125,7 @@ fn resolve_target(
         }
         return Some(MessageTarget::Channel(target.to_owned()));
     }
-    let Some(uid) = ctx.core.state.uid_by_nick(target) else {
+    let Some(uid) = ctx.core.visible_uid_by_nick(target) else {
         if !quiet {
             ctx.numeric(numeric::ERR_NOSUCHNICK, [target, "No such nick/channel"]);
         }

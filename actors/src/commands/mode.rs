@@ -165,7 +165,7 @@ fn change_op(ctx: &mut Ctx<'_>, channel: &str, me: Uid, request: ModeRequest) ->
             by: me,
         }),
         ModeRequest::Prefix { on, letter, nick } => {
-            let Some(target) = ctx.core.state.uid_by_nick(&nick) else {
+            let Some(target) = ctx.core.visible_uid_by_nick(&nick) else {
                 ctx.numeric(
                     numeric::ERR_NOSUCHNICK,
                     [nick.as_str(), "No such nick/channel"],
@@ -329,7 +329,7 @@ fn show_list(ctx: &mut Ctx<'_>, channel: &str, kind: ListKind) {
 
 fn user_mode(ctx: &mut Ctx<'_>, target: &str, modestring: Option<&String>) {
     let Some(me) = ctx.conn.uid else { return };
-    let Some(target_uid) = ctx.core.state.uid_by_nick(target) else {
+    let Some(target_uid) = ctx.core.visible_uid_by_nick(target) else {
         ctx.numeric(numeric::ERR_NOSUCHNICK, [target, "No such nick/channel"]);
         return;
     };

@@ -99,7 +99,7 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
         return;
     }
     let nick = &msg.params[0];
-    let Some(victim) = ctx.core.state.uid_by_nick(nick) else {
+    let Some(victim) = ctx.core.visible_uid_by_nick(nick) else {
         ctx.numeric(
             numeric::ERR_NOSUCHNICK,
             [nick.as_str(), "No such nick/channel"],

@@ -30,7 +30,12 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
             let member = chan.member(me).is_some();
             if member || hidden_ok || !chan.flag('s') {
                 for (uid, prefixes) in chan.members() {
-                    let Some(user) = ctx.core.state.user(uid) else {
+                    let Some(user) = ctx
+                        .core
+                        .state
+                        .user(uid)
+                        .filter(|_| ctx.core.is_visible(uid))
+                    else {
                         continue;
                     };
                     if !member && !hidden_ok && user.modes.contains(&'i') {
@@ -45,6 +50,9 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
         let mine: Vec<Uid> = ctx.core.local_neighbours(me);
         let exact = !mask.contains(['*', '?']);
         for user in ctx.core.state.users() {
+            if !ctx.core.is_visible(user.uid) {
+                continue;
+            }
             let matches = if exact {
                 cm.eq(&user.nick, &mask)
             } else {
@@ -212,7 +220,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
         _ => msg.params[1].clone(),
     };
     let first = nick.split(',').next().unwrap_or_default().to_owned();
-    let Some(uid) = ctx.core.state.uid_by_nick(&first) else {
+    let Some(uid) = ctx.core.visible_uid_by_nick(&first) else {
         ctx.numeric(
             numeric::ERR_NOSUCHNICK,
             [first.as_str(), "No such nick/channel"],
@@ -372,7 +380,7 @@ pub fn ison(ctx: &mut Ctx<'_>, msg: &Message) {
         .params
         .iter()
         .flat_map(|p| p.split_whitespace())
-        .filter_map(|n| ctx.core.state.uid_by_nick(n))
+        .filter_map(|n| ctx.core.visible_uid_by_nick(n))
         .filter_map(|u| ctx.core.state.user(u).map(|u| u.nick.clone()))
         .collect();
     ctx.numeric(numeric::RPL_ISON, [online.join(" ")]);
@@ -390,7 +398,7 @@ pub fn userhost(ctx: &mut Ctx<'_>, msg: &Message) {
         .iter()
         .flat_map(|p| p.split_whitespace())
         .take(5)
-        .filter_map(|n| ctx.core.state.uid_by_nick(n))
+        .filter_map(|n| ctx.core.visible_uid_by_nick(n))
         .filter_map(|uid| {
             let user = ctx.core.state.user(uid)?;
             let oper = if user.modes.contains(&'o') { "*" } else { "" };
@@ -413,19 +421,15 @@ pub fn lusers(ctx: &mut Ctx<'_>, _msg: &Message) {
 
 /// The LUSERS replies, also part of the welcome burst.
 pub fn send_lusers(ctx: &mut Ctx<'_>) {
-    let users = ctx.core.state.user_count();
-    let invisible = ctx
-        .core
-        .state
-        .users()
-        .filter(|u| u.modes.contains(&'i'))
-        .count();
-    let opers = ctx
-        .core
-        .state
-        .users()
-        .filter(|u| u.modes.contains(&'o'))
-        .count();
+    let users = ctx.core.visible_user_count();
+    let visible = || {
+        ctx.core
+            .state
+            .users()
+            .filter(|u| ctx.core.is_visible(u.uid))
+    };
+    let invisible = visible().filter(|u| u.modes.contains(&'i')).count();
+    let opers = visible().filter(|u| u.modes.contains(&'o')).count();
     let channels = ctx.core.state.channel_count();
     let unknown = ctx.core.unregistered;
     let local = ctx.core.local.len();

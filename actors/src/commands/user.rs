@@ -171,8 +171,7 @@ fn status(ctx: &mut Ctx<'_>, nicks: &[String]) {
     for nick in nicks {
         match ctx
             .core
-            .state
-            .uid_by_nick(nick)
+            .visible_uid_by_nick(nick)
             .and_then(|u| ctx.core.mask_of(u))
         {
             Some(mask) => online.push(mask),

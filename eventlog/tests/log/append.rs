@@ -81,7 +81,11 @@ fn ops_after_sends_exactly_what_a_peer_misses_in_batches() {
         .iter()
         .map(|e| (e.id().origin.0, e.id().seq))
         .collect();
-    assert_eq!(ids, vec![(1, 5), (1, 6), (2, 2), (2, 3), (2, 4)]);
+    assert_eq!(
+        ids,
+        vec![(2, 2), (2, 3), (2, 4), (1, 5), (1, 6)],
+        "in stamp order (each origin's stamps rise with its seqs)"
+    );
 
     // Paging: raise the vector to the last seq sent per origin until nothing is left.
     let mut cursor = BTreeMap::new();
@@ -92,6 +96,10 @@ fn ops_after_sends_exactly_what_a_peer_misses_in_batches() {
             break;
         }
         assert!(batch.len() <= 3);
+        assert!(
+            batch.windows(2).all(|w| w[0].stamp() < w[1].stamp()),
+            "a batch is in stamp order"
+        );
         for entry in &batch {
             cursor.insert(entry.id().origin, entry.id().seq);
         }

@@ -236,7 +236,7 @@ impl ClusterNode {
     }
 
     /// The value of an unlabelled metric on `/metrics`; a missing metric fails the test.
-    fn metric(&self, name: &str) -> f64 {
+    pub fn metric(&self, name: &str) -> f64 {
         let page = http::must_get(self.admin, "/metrics", None);
         assert_eq!(page.status, 200, "/metrics of node {}: {page:?}", self.id);
         metric_value(&page.body, name)
