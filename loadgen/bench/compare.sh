@@ -23,7 +23,10 @@
 #   CROSS_CLIENTS_PER_NODE [100] CROSS_SENDERS [2] CROSS_MESSAGES [200] CROSS_RATE [burst]
 #   SETUP_CONCURRENCY [50]: clients setting up at once in fanout, channels and cross (setup is not
 #   measured; above about 100, ngIRCd leaves connections unaccepted in its listen backlog)
-# Other environment: PORT_BASE [17100] (ports PORT_BASE+1 .. +8 are used), RUN_TIMEOUT [180]
+# cross runs on three linked nodes for latticed (a QUIC cluster) and InspIRCd (m_spanningtree,
+# a hub and two leaves), two for ngIRCd; the sender is on the first node, receivers on all.
+# Other environment: PORT_BASE [17100] (ports PORT_BASE+1 .. +12 and admin/cluster ports up to
+# +63 are used), RUN_TIMEOUT [180]
 # (loadgen --timeout per run), INSPIRCD [/usr/sbin/inspircd], NGIRCD [/usr/sbin/ngircd],
 # KEEP_WORK=1 keeps the temporary directory (configs and server logs) for inspection.
 set -euo pipefail
@@ -141,26 +144,82 @@ wait_port() {
 
 # Each start_* function starts one server in the background, records its PID in PIDS and in
 # SERVER_PID, and returns once its client port accepts connections.
+# start_latticed PORT [ID CLUSTER_PORT [PEER_ID PEER_CLUSTER_PORT]...]: with an ID, node ID of a
+# cluster (certificates in $WORK/pki, made by make_cluster_pki) linked with every listed peer.
 start_latticed() {
-    local port=$1 dir="$WORK/latticed-$1"
+    local port=$1 dir="$WORK/latticed-$1" id=1
     mkdir -p "$dir"
-    fill "$PEERS/latticed.toml.in" PORT="$port" ADMIN_PORT="$((port + 50))" DIR="$dir" > "$dir/latticed.toml"
+    shift
+    [[ $# -gt 0 ]] && id=$1
+    {
+        fill "$PEERS/latticed.toml.in" PORT="$port" ADMIN_PORT="$((port + 50))" DIR="$dir" \
+            ID="$id" NAME="$(latticed_name "$id")"
+        if [[ $# -gt 0 ]]; then
+            fill "$PEERS/latticed-cluster.toml.in" CLUSTER_PORT="$2" PKI="$WORK/pki" NAME="$(latticed_name "$id")"
+            shift 2
+            while [[ $# -gt 1 ]]; do
+                fill "$PEERS/latticed-peer.toml.in" PEER_ID="$1" PEER_NAME="$(latticed_name "$1")" PEER_CLUSTER_PORT="$2"
+                shift 2
+            done
+        fi
+    } > "$dir/latticed.toml"
     RUST_LOG=${LATTICED_LOG:-warn} "$LATTICED" run --config "$dir/latticed.toml" > "$dir/latticed.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     wait_port "$port"
 }
 
-# start_inspircd NAME SID PORT [LINK_PORT PEER_NAME PEER_LINK_PORT AUTOCONNECT(yes|no)]
+# latticed_name ID: the server name of latticed node ID.
+latticed_name() { echo "latticed$1.loadgen.local"; }
+
+# make_cluster_pki COUNT: a cluster CA and certificates for latticed nodes 1..COUNT in $WORK/pki.
+make_cluster_pki() {
+    local id
+    [[ -f $WORK/pki/ca.pem ]] || "$LATTICED" cluster-ca --out "$WORK/pki" > /dev/null
+    for id in $(seq "$1"); do
+        [[ -f $WORK/pki/$(latticed_name "$id").pem ]] ||
+            "$LATTICED" node-cert --ca "$WORK/pki" --name "$(latticed_name "$id")" --out "$WORK/pki" > /dev/null
+    done
+}
+
+# wait_cluster ADMIN_PORT PEERS TIMEOUT_SECS: until latticed's /metrics on ADMIN_PORT reports
+# PEERS cluster peers up.
+wait_cluster() {
+    local i
+    for i in $(seq "$(($3 * 10))"); do
+        if python3 - "$1" "$2" <<'PY'
+import sys, urllib.request
+page = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=1).read().decode()
+up = [l.split()[-1] for l in page.splitlines() if l.startswith("latticed_cluster_peers_up ")]
+sys.exit(0 if up and float(up[0]) >= float(sys.argv[2]) else 1)
+PY
+        then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_inspircd NAME SID PORT [LINK_PORT AUTOCONNECT_TO [PEER_NAME PEER_LINK_PORT]...]: with a
+# LINK_PORT, the server links with every listed peer and, unless AUTOCONNECT_TO is "-", connects
+# to that one itself (only one side of each link connects, so the two do not race).
 start_inspircd() {
     local name=$1 sid=$2 port=$3 dir="$WORK/inspircd-$3" root=()
     mkdir -p "$dir"
+    shift 3
     {
         fill "$PEERS/inspircd.conf.in" NAME="$name" SID="$sid" PORT="$port" DIR="$dir"
-        if [[ $# -gt 3 ]]; then
-            fill "$PEERS/inspircd-link.conf.in" LINK_PORT="$4" PEER_NAME="$5" PEER_LINK_PORT="$6"
-            if [[ $7 == yes ]]; then
-                fill "$PEERS/inspircd-autoconnect.conf.in" PEER_NAME="$5"
+        if [[ $# -gt 0 ]]; then
+            fill "$PEERS/inspircd-link.conf.in" LINK_PORT="$1"
+            local autoconnect=$2
+            shift 2
+            while [[ $# -gt 1 ]]; do
+                fill "$PEERS/inspircd-peer.conf.in" PEER_NAME="$1" PEER_LINK_PORT="$2"
+                shift 2
+            done
+            if [[ $autoconnect != - ]]; then
+                fill "$PEERS/inspircd-autoconnect.conf.in" PEER_NAME="$autoconnect"
             fi
         fi
     } > "$dir/inspircd.conf"
@@ -236,29 +295,44 @@ scenario_args() {
 
 # run_one SERVER SCENARIO REPEAT: start the server(s), measure, stop; append one JSON record.
 run_one() {
-    local server=$1 scenario=$2 repeat=$3 target=() pid line status
+    local server=$1 scenario=$2 repeat=$3 target=() pid line status=0
     scenario_args "$scenario"
     if [[ $scenario == cross ]]; then
+        local p1=$((PORT_BASE + 5)) p2=$((PORT_BASE + 7)) p3=$((PORT_BASE + 9)) linked=2 receivers
+        receivers="127.0.0.1:$p2,127.0.0.1:$p3"
         case $server in
             latticed)
-                log "cross: skipping latticed: it has no server-to-server clustering yet, so there is no linked network to measure"
-                return 0
+                make_cluster_pki 3
+                start_latticed "$p1" 1 "$((p1 + 60))" 2 "$((p2 + 60))" 3 "$((p3 + 60))"
+                start_latticed "$p2" 2 "$((p2 + 60))" 1 "$((p1 + 60))" 3 "$((p3 + 60))"
+                start_latticed "$p3" 3 "$((p3 + 60))" 1 "$((p1 + 60))" 2 "$((p2 + 60))"
                 ;;
             inspircd)
-                start_inspircd inspa.loadgen.local 1LG "$((PORT_BASE + 5))" "$((PORT_BASE + 6))" inspb.loadgen.local "$((PORT_BASE + 8))" no
-                start_inspircd inspb.loadgen.local 2LG "$((PORT_BASE + 7))" "$((PORT_BASE + 8))" inspa.loadgen.local "$((PORT_BASE + 6))" yes
+                start_inspircd inspa.loadgen.local 1LG "$p1" "$((p1 + 1))" - \
+                    inspb.loadgen.local "$((p2 + 1))" inspc.loadgen.local "$((p3 + 1))"
+                start_inspircd inspb.loadgen.local 2LG "$p2" "$((p2 + 1))" inspa.loadgen.local \
+                    inspa.loadgen.local "$((p1 + 1))"
+                start_inspircd inspc.loadgen.local 3LG "$p3" "$((p3 + 1))" inspa.loadgen.local \
+                    inspa.loadgen.local "$((p1 + 1))"
+                linked=3
                 ;;
             ngircd)
-                start_ngircd ngira.loadgen.local "$((PORT_BASE + 5))" ngirb.loadgen.local "$((PORT_BASE + 7))" yes
-                start_ngircd ngirb.loadgen.local "$((PORT_BASE + 7))" ngira.loadgen.local "$((PORT_BASE + 5))" no
+                start_ngircd ngira.loadgen.local "$p1" ngirb.loadgen.local "$p2" yes
+                start_ngircd ngirb.loadgen.local "$p2" ngira.loadgen.local "$p1" no
+                receivers="127.0.0.1:$p2"
                 ;;
         esac
-        if ! python3 "$HERE/benchtool.py" wait-linked "127.0.0.1:$((PORT_BASE + 5))" 2 30; then
-            record_error "$server" "$scenario" "$repeat" "the two $server servers did not link within 30 s"
+        if [[ $server == latticed ]]; then
+            wait_cluster "$((p1 + 50))" 2 30 && wait_cluster "$((p2 + 50))" 2 30 && wait_cluster "$((p3 + 50))" 2 30 || status=1
+        else
+            python3 "$HERE/benchtool.py" wait-linked "127.0.0.1:$p1" "$linked" 30 || status=1
+        fi
+        if [[ ${status:-0} -ne 0 ]]; then
+            record_error "$server" "$scenario" "$repeat" "the $server servers did not link within 30 s"
             stop_servers
             return 0
         fi
-        target=(--sender-addr "127.0.0.1:$((PORT_BASE + 5))" --receiver-addrs "127.0.0.1:$((PORT_BASE + 7))")
+        target=(--sender-addr "127.0.0.1:$p1" --receiver-addrs "$receivers")
     else
         case $server in
             latticed) start_latticed "$((PORT_BASE + 1))"; target=(--addr "127.0.0.1:$((PORT_BASE + 1))") ;;
@@ -318,6 +392,6 @@ python3 "$HERE/benchtool.py" table "$RESULTS" \
     --note "latticed: $("$LATTICED" --version 2>/dev/null || echo unknown); InspIRCd: $("$INSPIRCD" --version 2>/dev/null | head -n 1 || echo absent); ngIRCd: $("$NGIRCD" --version 2>/dev/null | head -n 1 || echo absent)" \
     --note "repeats: $REPEATS; raw figures: $(basename "$RESULTS"); took ${SECONDS} s" \
     --note "load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)" \
-    --note "cross: latticed is skipped until it can link nodes" \
+    --note "cross: three linked nodes for latticed (QUIC full mesh) and InspIRCd (hub and two leaves), two for ngIRCd; the sender on the first, receivers on every node" \
     | tee "$REPORT"
 log "wrote $REPORT and $RESULTS after ${SECONDS} s"
