@@ -20,6 +20,10 @@ pub struct ReplMetrics {
     pub heals: IntCounter,
     /// A peer stayed unreachable past the grace period and its users were shown as split.
     pub split_expiries: IntCounter,
+    /// Tenant snapshots sent to peers that held none of the tenant's ops.
+    pub snapshots_sent: IntCounter,
+    /// Tenants this node started from a peer's snapshot.
+    pub snapshots_applied: IntCounter,
 }
 
 impl ReplMetrics {
@@ -57,6 +61,14 @@ impl ReplMetrics {
                 "latticed_cluster_split_expiries_total",
                 "Peers unreachable past the grace period, whose users local clients saw quit",
             )?,
+            snapshots_sent: IntCounter::new(
+                "latticed_replication_snapshots_sent_total",
+                "Tenant snapshots sent to peers that held none of the tenant's ops",
+            )?,
+            snapshots_applied: IntCounter::new(
+                "latticed_replication_snapshots_applied_total",
+                "Tenants this node started from a peer's snapshot",
+            )?,
         };
         registry.register(Box::new(m.peers_up.clone()))?;
         registry.register(Box::new(m.rtt_seconds.clone()))?;
@@ -65,6 +77,8 @@ impl ReplMetrics {
         registry.register(Box::new(m.lag_ops.clone()))?;
         registry.register(Box::new(m.heals.clone()))?;
         registry.register(Box::new(m.split_expiries.clone()))?;
+        registry.register(Box::new(m.snapshots_sent.clone()))?;
+        registry.register(Box::new(m.snapshots_applied.clone()))?;
         Ok(m)
     }
 

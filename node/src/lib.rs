@@ -5,6 +5,7 @@
 
 pub mod admin;
 mod cluster_metrics;
+mod incarnation;
 pub mod inspect;
 mod listener;
 mod rehash;
@@ -125,8 +126,6 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         storage::LogMetrics::register(&registry).context("registering log metrics")?;
     let log = storage::open(&config.node.data_dir, &log_metrics)?;
     let node_id = NodeId(config.node.id);
-    let epoch = storage::begin_incarnation(&log, node_id)?;
-    tracing::info!(data_dir = %config.node.data_dir.display(), epoch, "event log open");
     let local_sink = storage::LogSink {
         log: log.clone(),
         node: node_id,
@@ -154,6 +153,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
             None
         }
     };
+    let mut cluster = cluster;
+    let peers = cluster.as_mut().map(|(handle, events)| incarnation::Peers {
+        handle: &*handle,
+        events,
+    });
+    let (epoch, early_events) =
+        incarnation::begin(&log, node_id, peers, incarnation::PEER_WAIT).await?;
+    tracing::info!(data_dir = %config.node.data_dir.display(), epoch, "event log open");
     let repl_metrics =
         cluster_metrics::ReplMetrics::register(&registry).context("registering cluster metrics")?;
     let sink: Arc<dyn OpSink> = match &cluster {
@@ -266,7 +273,11 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
                 repl_metrics.clone(),
                 grace,
             ));
-            tasks.push(tokio::spawn(replicator.run(events, stop.clone())));
+            tasks.push(tokio::spawn(replicator.run(
+                early_events,
+                events,
+                stop.clone(),
+            )));
             Some(handle)
         }
         None => None,

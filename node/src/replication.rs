@@ -3,11 +3,11 @@
 //! ops from peers are applied through the same path as local ones (and rendered to local clients)
 //! and stored in this node's event log, so any node's log holds the whole network.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use latticed_actors::tenant::{incarnation_of, Foreign, Outbox};
+use latticed_actors::tenant::{incarnation_of, CoreSnapshot, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
 use latticed_crdt::{Op, OpBody, TenantId};
@@ -28,6 +28,17 @@ pub enum ReplFrame {
     /// "This is what I hold": per tenant, the highest contiguous sequence per origin. The receiver
     /// answers with every op the sender lacks.
     Vectors(Vec<(TenantId, VersionVector)>),
+    /// A tenant's state for a peer that holds none of it (a new node, or one whose log was
+    /// quarantined): it serves the current state at once, instead of after replaying every op.
+    /// The catch-up ops that follow still bring every op into its log (history, later restarts).
+    Snapshot {
+        /// The tenant.
+        tenant: TenantId,
+        /// The ops the state includes.
+        applied: VersionVector,
+        /// The state, as the sender's newest stored snapshot holds it.
+        state: Box<CoreSnapshot>,
+    },
     /// Ops of one tenant, in sequence order per origin (live, or a catch-up batch).
     Ops {
         /// The tenant.
@@ -119,9 +130,11 @@ impl Replicator {
         }
     }
 
-    /// Handle cluster events until `stop`.
+    /// Handle cluster events until `stop`: first `early` (events read before the replicator
+    /// existed, while choosing this incarnation's epoch), then the rest from `events`.
     pub async fn run(
         self: Arc<Self>,
+        mut early: VecDeque<ClusterEvent<ReplFrame>>,
         mut events: mpsc::Receiver<ClusterEvent<ReplFrame>>,
         stop: CancellationToken,
     ) {
@@ -134,18 +147,22 @@ impl Replicator {
         }
         loop {
             let deadline = splits.next_deadline();
-            let event = tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = sleep_until_some(deadline) => {
-                    for peer in splits.expire(tokio::time::Instant::now()) {
-                        self.hide_users_of(peer);
+            let event = if let Some(event) = early.pop_front() {
+                event
+            } else {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = sleep_until_some(deadline) => {
+                        for peer in splits.expire(tokio::time::Instant::now()) {
+                            self.hide_users_of(peer);
+                        }
+                        continue;
                     }
-                    continue;
+                    event = events.recv() => match event {
+                        Some(event) => event,
+                        None => return,
+                    },
                 }
-                event = events.recv() => match event {
-                    Some(event) => event,
-                    None => return,
-                },
             };
             match event {
                 ClusterEvent::PeerUp {
@@ -173,6 +190,11 @@ impl Replicator {
                         let this = self.clone();
                         tokio::spawn(async move { this.catch_up(from, vectors).await });
                     }
+                    ReplFrame::Snapshot {
+                        tenant,
+                        applied,
+                        state,
+                    } => self.receive_snapshot(from, &tenant, applied, *state),
                     ReplFrame::Ops {
                         tenant,
                         after,
@@ -347,7 +369,13 @@ impl Replicator {
                         tracing::error!(%err, "could not store a peer's op in the event log");
                     }
                 }
-                Foreign::Duplicate => {}
+                // Already applied, through a snapshot or an earlier delivery: the log may still
+                // lack it (a snapshot's ops arrive afterwards), and must hold every op.
+                Foreign::Duplicate => {
+                    if let Err(err) = self.log.append_entry(&entry) {
+                        tracing::error!(%err, "could not store a peer's op in the event log");
+                    }
+                }
                 Foreign::Gap { .. } => gap = true,
             }
         }
@@ -357,7 +385,58 @@ impl Replicator {
         gap
     }
 
-    /// Send `peer` every op it lacks according to its vectors, in batches.
+    /// Start a tenant this node holds nothing of from a peer's snapshot. Ignored once any op was
+    /// applied here: the ops that follow the snapshot bring such a node up to date anyway.
+    fn receive_snapshot(
+        &self,
+        from: NodeId,
+        tenant_id: &TenantId,
+        applied: VersionVector,
+        state: CoreSnapshot,
+    ) {
+        let Some(tenant) = self.tenants.get(tenant_id) else {
+            return;
+        };
+        let ops = crate::snapshots::op_count(&applied);
+        let mut core = tenant.lock();
+        match core.restore_snapshot(state, applied) {
+            Ok(()) => {
+                self.metrics.snapshots_applied.inc();
+                let ended = core.end_previous_incarnations();
+                tracing::info!(peer = %from, tenant = %tenant_id, ops, ended, "started from a peer's snapshot; its ops follow for the log");
+            }
+            Err(err) => {
+                tracing::debug!(peer = %from, tenant = %tenant_id, %err, "peer's snapshot not used; its ops follow");
+            }
+        }
+    }
+
+    /// The newest stored snapshot of `tenant`, for a peer that holds none of its ops.
+    async fn snapshot_for_new_peer(&self, tenant: &TenantId) -> Option<ReplFrame> {
+        let log = self.log.clone();
+        let t = tenant.clone();
+        let read =
+            tokio::task::spawn_blocking(move || log.latest_snapshot::<CoreSnapshot>(&t)).await;
+        match read {
+            Ok(Ok(Some(snapshot))) => Some(ReplFrame::Snapshot {
+                tenant: tenant.clone(),
+                applied: snapshot.vv,
+                state: Box::new(snapshot.state),
+            }),
+            Ok(Ok(None)) => None,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, %tenant, "could not read a snapshot for a new peer; sending ops only");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(%err, "snapshot read task failed; sending ops only");
+                None
+            }
+        }
+    }
+
+    /// Send `peer` every op it lacks according to its vectors, in batches; a peer that holds
+    /// nothing of a tenant gets its newest snapshot first.
     async fn catch_up(&self, peer: NodeId, vectors: Vec<(TenantId, VersionVector)>) {
         let mut lag = 0u64;
         for (tenant, vv) in &vectors {
@@ -374,6 +453,16 @@ impl Replicator {
         for (tenant, mut vv) in vectors {
             if !self.tenants.contains_key(&tenant) {
                 continue;
+            }
+            if vv.is_empty() {
+                if let Some(frame) = self.snapshot_for_new_peer(&tenant).await {
+                    match self.cluster.send_wait(peer, &frame).await {
+                        Ok(()) => self.metrics.snapshots_sent.inc(),
+                        Err(err) => {
+                            tracing::warn!(%peer, %tenant, %err, "could not send a snapshot; sending ops only")
+                        }
+                    }
+                }
             }
             loop {
                 let log = self.log.clone();

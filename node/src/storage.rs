@@ -94,41 +94,6 @@ pub fn open(dir: &std::path::Path, metrics: &LogMetrics) -> Result<EventLog> {
     Ok(log)
 }
 
-/// Begin this process's incarnation of `node` in `log` and return its epoch.
-///
-/// Op origins and user ids are scoped to the epoch, so an epoch must never repeat one that peers
-/// have seen. A log that already holds an epoch just counts on. A log without one is new, or
-/// replaces a damaged (quarantined) or deleted one whose epochs peers may hold, so it starts
-/// from the number of ten-minute periods since 2026-01-01: above any epoch an earlier log could
-/// have counted to by restarts alone, and rising with time. (Epochs stay below
-/// [`MAX_EPOCH`] so origins fit their 32 bits for decades.)
-pub fn begin_incarnation(log: &EventLog, node: latticed_crdt::NodeId) -> Result<u64> {
-    let stored = log
-        .epoch(node)
-        .context("reading this node's last epoch from the event log")?;
-    let floor = if stored == 0 {
-        fresh_log_epoch_floor(latticed_actors::time::unix_now_ms())
-    } else {
-        1
-    };
-    log.begin_epoch_at_least(node, floor)
-        .context("recording this start in the event log")
-}
-
-/// Highest epoch handed out: `node + 1000 * epoch` must fit in an op origin's 32 bits.
-pub const MAX_EPOCH: u64 = (u32::MAX as u64 - 999) / 1000;
-
-/// Unix seconds of 2026-01-01T00:00:00Z, where fresh-log epochs start counting.
-const EPOCH_FLOOR_START_SECS: u64 = 1_767_225_600;
-/// Length of one fresh-log epoch step.
-const EPOCH_FLOOR_STEP_SECS: u64 = 600;
-
-/// The first epoch of a log with no epoch record, at `now_ms`.
-fn fresh_log_epoch_floor(now_ms: u64) -> u64 {
-    let periods = (now_ms / 1000).saturating_sub(EPOCH_FLOOR_START_SECS) / EPOCH_FLOOR_STEP_SECS;
-    (periods + 1).min(MAX_EPOCH)
-}
-
 /// Writes every op this node creates into the log and counts it.
 pub struct LogSink {
     /// The log.
@@ -302,24 +267,4 @@ fn replay_tail(core: &mut Core, tenant: &TenantId, log: &EventLog) -> Result<usi
         }
     }
     Ok(applied)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fresh_log_starts_above_what_restarts_of_a_lost_log_reach() {
-        assert_eq!(
-            fresh_log_epoch_floor(0),
-            1,
-            "clocks before 2026 still give epoch 1"
-        );
-        let nov_2026_ms = 1_795_000_000_000;
-        let floor = fresh_log_epoch_floor(nov_2026_ms);
-        assert!(floor > 40_000, "{floor}");
-        assert!(fresh_log_epoch_floor(nov_2026_ms + 600_000) == floor + 1);
-        assert_eq!(fresh_log_epoch_floor(u64::MAX), MAX_EPOCH);
-        assert!(999 + 1000 * MAX_EPOCH <= u64::from(u32::MAX));
-    }
 }

@@ -12,6 +12,8 @@
 //! - A split longer than the grace period shows the lost node's users quitting with
 //!   `*.net *.split` and hides them from queries; when the node returns they JOIN again (with
 //!   their channel prefixes), and users lost with a restarted node do not quit twice.
+//! - A node joining a cluster with a long log starts from a peer's snapshot and still receives
+//!   every op (its CHATHISTORY has the messages from before it joined).
 //! - A `kill -9` that loses ops the node had already shipped to a peer still ends its users'
 //!   sessions everywhere when it restarts: no ghost user keeps a nick.
 //!
@@ -25,7 +27,8 @@ use std::time::Duration;
 
 use support::cluster::{Cluster, Timing};
 use support::msg::Msg;
-use support::{bare_nick, Client, Read};
+use support::process::metric_value;
+use support::{bare_nick, http, Client, Read};
 use tokio::time::Instant;
 
 /// How long a change may take to reach every node that should see it.
@@ -655,7 +658,7 @@ async fn a_split_shorter_than_the_grace_period_is_invisible() {
         on_node_2.push((member.nick(), got));
     }
     // The links work both ways after the pause.
-    say(
+    let again = say(
         &mut carol,
         chan,
         "node 2 again",
@@ -663,6 +666,12 @@ async fn a_split_shorter_than_the_grace_period_is_invisible() {
     )
     .await;
     say(&mut bob, "dan", "node 3 to node 2 again", &mut [&mut dan]).await;
+    // Every node's history holds the split's messages, in stamp order, with the same ids.
+    let mut whole = in_channel.clone();
+    whole.push(again);
+    for member in [&mut alice, &mut bob, &mut carol] {
+        history_becomes(member, chan, &whole).await;
+    }
     for member in [&mut alice, &mut bob, &mut carol, &mut dan] {
         member.sync().await;
         let signs: Vec<&Msg> = member
@@ -853,4 +862,75 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
         v.nicks() == BTreeSet::from(["alice", "dave"])
     })
     .await;
+}
+
+/// Issue 4, item 2: a node joining a cluster whose log is long starts from a peer's snapshot, so
+/// it serves the current state without replaying every op, and still receives every op for its
+/// own log: CHATHISTORY on it holds the messages from before it joined, with their ids.
+#[tokio::test]
+async fn a_new_node_starts_from_a_peers_snapshot_and_still_gets_every_op() {
+    let timing = Timing {
+        snapshot_every_ops: 20,
+        ..Timing::DEFAULT
+    };
+    let chan = "#snapshot";
+    let mut cluster = Cluster::start(2, timing).await;
+    let mut alice = Watched::register(&cluster, 1, "alice").await;
+    alice.client.join(chan).await;
+    alice
+        .client
+        .send(&format!("TOPIC {chan} :set before the join"))
+        .await;
+    let mut said = Vec::new();
+    for i in 0..30 {
+        said.push(say(&mut alice, chan, &format!("before the join {i}"), &mut []).await);
+    }
+    let snapshot_age = "latticed_log_snapshot_age_seconds{tenant=\"default\"}";
+    let deadline = Instant::now() + CONVERGE;
+    while metric_value(
+        &http::must_get(cluster.node(1).admin, "/metrics", None).body,
+        snapshot_age,
+    )
+    .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node 1 wrote no snapshot within {CONVERGE:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+
+    cluster.join(1).await;
+    // No client is on node 3 yet, so nothing but the snapshot can start its state.
+    let deadline = Instant::now() + CONVERGE;
+    while cluster
+        .node(3)
+        .metric("latticed_replication_snapshots_applied_total")
+        < 1.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "node 3 did not start from node 1's snapshot within {CONVERGE:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    assert_eq!(
+        cluster
+            .node(1)
+            .metric("latticed_replication_snapshots_sent_total"),
+        1.0
+    );
+    let mut q1 = cluster.node(1).register("query1", CAPS).await;
+    let mut q3 = cluster.node(3).register("query3", CAPS).await;
+    let view = agreed_view(&mut [&mut q1, &mut q3], chan, "alice and the topic", |v| {
+        v.nicks().contains("alice") && v.topic_text() == Some("set before the join")
+    })
+    .await;
+    assert!(view.modes.is_some(), "{view:#?}");
+    let mut reader = Watched {
+        client: q3,
+        seen: Vec::new(),
+    };
+    reader.client.join(chan).await;
+    history_becomes(&mut reader, chan, &said).await;
 }

@@ -12,8 +12,8 @@
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -28,6 +28,8 @@ const SECRET: &str = "a very long shared cluster secret";
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a wait for an event log flush may take.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a node may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often start-up polls `/readyz` (and a flush wait `/metrics`).
 const READY_POLL: Duration = Duration::from_millis(20);
 /// How many lines of a node's output a failure shows.
@@ -50,15 +52,19 @@ pub struct Timing {
     pub grace_period_secs: u64,
     /// How often the event log is flushed (`node.flush_interval_ms`): what a crash can lose.
     pub flush_interval_ms: u64,
+    /// Ops between state snapshots (`node.snapshot_every_ops`).
+    pub snapshot_every_ops: u64,
 }
 
 impl Timing {
-    /// The built-in defaults: 1 s keep-alive, 5 s idle timeout, 30 s grace period, 50 ms flushes.
+    /// The built-in defaults: 1 s keep-alive, 5 s idle timeout, 30 s grace period, 50 ms flushes,
+    /// a snapshot every 10 000 ops.
     pub const DEFAULT: Timing = Timing {
         keepalive_ms: 1000,
         idle_timeout_ms: 5000,
         grace_period_secs: 30,
         flush_interval_ms: 50,
+        snapshot_every_ops: 10_000,
     };
 }
 
@@ -207,6 +213,38 @@ impl ClusterNode {
         child.wait().expect("reap the node");
     }
 
+    /// SIGTERM, the clean stop (the node flushes its event log and ends its links), then waits
+    /// for the process to exit (bounded); returns its exit status.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        self.signal("TERM");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            let child = self.child.as_mut().expect("the node is running");
+            if let Some(status) = child.try_wait().expect("poll the node process") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not exit within {STOP_TIMEOUT:?} of SIGTERM:\n{}",
+                self.id,
+                self.log_tail()
+            );
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    /// The node's own directory: its config, its output, and its data directory with anything
+    /// moved beside it (a quarantined copy).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The node's data directory (its event log).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join(DATA_DIR)
+    }
+
     /// SIGSTOP: the process freezes; its sockets stay open but nothing is read or answered.
     pub fn pause(&self) {
         self.signal("STOP");
@@ -349,13 +387,14 @@ fn node_config(id: u64, ports: Ports, peers: &[(u64, SocketAddr)], timing: Timin
     let tenant = open_tenant("").replace("127.0.0.1:0", &ports.client.to_string());
     let mut toml = format!(
         "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \"{DATA_DIR}\"\n\
-         flush_interval_ms = {}\n\n\
+         flush_interval_ms = {}\nsnapshot_every_ops = {}\n\n\
          [admin]\nlisten = \"{admin}\"\n\n{tenant}\n\
          [cluster]\nlisten = \"{cluster}\"\nsecret = \"{SECRET}\"\n\
          ca = \"../{PKI_DIR}/ca.pem\"\ncert = \"../{PKI_DIR}/{name}.pem\"\n\
          key = \"../{PKI_DIR}/{name}.key\"\n\
          keepalive_ms = {}\nidle_timeout_ms = {}\ngrace_period_secs = {}\nallow_join = true\n",
         timing.flush_interval_ms,
+        timing.snapshot_every_ops,
         timing.keepalive_ms,
         timing.idle_timeout_ms,
         timing.grace_period_secs,

@@ -10,6 +10,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod files;
 pub mod history;
 pub mod http;
 pub mod json;
