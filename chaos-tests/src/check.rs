@@ -8,6 +8,12 @@ use crate::cluster::Cluster;
 use crate::irc::{fold, Client, Msg};
 use crate::workload::{Acked, BETA_CHANNEL, CHANNELS};
 
+/// Whether a (case-folded) nick is one of the harness's observers (`obs<n>` on alpha, `bobs<n>`
+/// on beta): they only query, so snapshots of the network leave them out.
+pub fn is_observer(folded: &str) -> bool {
+    folded.starts_with("obs") || folded.starts_with("bobs")
+}
+
 /// How long one query may take.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -29,7 +35,8 @@ pub struct ChanState {
 pub struct Snapshot {
     /// Per channel, by name.
     pub channels: BTreeMap<String, ChanState>,
-    /// Case-folded nick → "username realname" from `WHO * %unr`, the observers themselves excluded.
+    /// Case-folded nick → "username realname" from `WHO * %unr`, the observers themselves excluded
+    /// (see [`is_observer`]).
     pub users: BTreeMap<String, String>,
     /// Every nick WHO listed, folded, duplicates kept (for the uniqueness check).
     pub who_nicks: Vec<String>,
@@ -39,6 +46,8 @@ pub struct Snapshot {
 pub struct Observer {
     /// The node.
     pub node: u16,
+    /// The channels its snapshots cover: the workload's on alpha, [`BETA_CHANNEL`] on beta.
+    pub channels: &'static [&'static str],
     client: Client,
 }
 
@@ -50,10 +59,10 @@ impl Observer {
     /// Registers an observer `obs<node>` (or `bobs<node>` on tenant beta).
     pub fn connect(cluster: &Cluster, node: u16, tenant: usize) -> Result<Observer, String> {
         let spec = &cluster.nodes[usize::from(node - 1)].spec;
-        let nick = if tenant == 0 {
-            format!("obs{node}")
+        let (nick, channels): (String, &'static [&'static str]) = if tenant == 0 {
+            (format!("obs{node}"), &CHANNELS)
         } else {
-            format!("bobs{node}")
+            (format!("bobs{node}"), &[BETA_CHANNEL])
         };
         Client::connect(
             spec.irc[tenant],
@@ -63,7 +72,11 @@ impl Observer {
             "observer",
             QUERY_TIMEOUT,
         )
-        .map(|client| Observer { node, client })
+        .map(|client| Observer {
+            node,
+            channels,
+            client,
+        })
         .map_err(|e| e.to_string())
     }
 
@@ -125,17 +138,17 @@ impl Observer {
             .collect())
     }
 
-    /// A full snapshot of the workload channels and users.
+    /// A full snapshot of this observer's channels and of every user.
     pub fn snapshot(&mut self) -> Result<Snapshot, String> {
         let mut snap = Snapshot::default();
-        for chan in CHANNELS {
+        for chan in self.channels {
             let st = self.channel(chan)?;
-            snap.channels.insert(chan.to_owned(), st);
+            snap.channels.insert((*chan).to_owned(), st);
         }
         for (nick, who) in self.who()? {
             let f = fold(&nick);
             snap.who_nicks.push(f.clone());
-            if !f.starts_with("obs") {
+            if !is_observer(&f) {
                 snap.users.insert(f, who);
             }
         }
@@ -219,32 +232,33 @@ pub struct Verdict {
     pub evidence: Vec<String>,
 }
 
-/// Differences between two nodes' snapshots, as report lines.
-pub fn diff(a_node: u16, a: &Snapshot, b_node: u16, b: &Snapshot) -> Vec<String> {
+/// Differences between two snapshots, as report lines naming each side by its label (`n1`, or
+/// `n2 replay` for a snapshot rebuilt from a node's log).
+pub fn diff(a_label: &str, a: &Snapshot, b_label: &str, b: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
     for (chan, sa) in &a.channels {
         let sb = b.channels.get(chan).cloned().unwrap_or_default();
         if sa.names != sb.names {
             out.push(format!(
-                "{chan} NAMES: n{a_node} {:?} vs n{b_node} {:?}",
+                "{chan} NAMES: {a_label} {:?} vs {b_label} {:?}",
                 sa.names, sb.names
             ));
         }
         if sa.topic != sb.topic {
             out.push(format!(
-                "{chan} TOPIC: n{a_node} {:?} vs n{b_node} {:?}",
+                "{chan} TOPIC: {a_label} {:?} vs {b_label} {:?}",
                 sa.topic, sb.topic
             ));
         }
         if sa.modes != sb.modes {
             out.push(format!(
-                "{chan} MODE: n{a_node} {:?} vs n{b_node} {:?}",
+                "{chan} MODE: {a_label} {:?} vs {b_label} {:?}",
                 sa.modes, sb.modes
             ));
         }
         if sa.bans != sb.bans {
             out.push(format!(
-                "{chan} bans: n{a_node} {:?} vs n{b_node} {:?}",
+                "{chan} bans: {a_label} {:?} vs {b_label} {:?}",
                 sa.bans, sb.bans
             ));
         }
@@ -253,17 +267,17 @@ pub fn diff(a_node: u16, a: &Snapshot, b_node: u16, b: &Snapshot) -> Vec<String>
         match b.users.get(nick) {
             Some(w) if w == who => {}
             Some(w) => out.push(format!(
-                "nick {nick}: n{a_node} is {who:?}, n{b_node} is {w:?}"
+                "nick {nick}: {a_label} is {who:?}, {b_label} is {w:?}"
             )),
             None => out.push(format!(
-                "nick {nick} ({who}) on n{a_node}, absent on n{b_node}"
+                "nick {nick} ({who}) on {a_label}, absent on {b_label}"
             )),
         }
     }
     for (nick, who) in &b.users {
         if !a.users.contains_key(nick) {
             out.push(format!(
-                "nick {nick} ({who}) on n{b_node}, absent on n{a_node}"
+                "nick {nick} ({who}) on {b_label}, absent on {a_label}"
             ));
         }
     }
@@ -320,7 +334,7 @@ pub fn convergence(
         .collect();
     if let Some((n0, s0)) = oks.first() {
         for (n, s) in &oks[1..] {
-            evidence.extend(diff(*n0, s0, *n, s));
+            evidence.extend(diff(&format!("n{n0}"), s0, &format!("n{n}"), s));
         }
         let chans = s0.channels.iter().map(|(c, st)| {
             format!(
@@ -532,7 +546,7 @@ mod tests {
     fn diff_names_the_channel_field_and_nodes() {
         let a = snap(&["@x", "y"], "t1", &[("x", "ux rx")]);
         let b = snap(&["@x"], "t2", &[("x", "uz rz"), ("w", "uw rw")]);
-        let d = diff(1, &a, 2, &b);
+        let d = diff("n1", &a, "n2", &b);
         assert!(
             d.iter().any(|l| l.starts_with("#chaos0 NAMES: n1")),
             "{d:?}"
@@ -544,7 +558,7 @@ mod tests {
                 .any(|l| l.contains("nick w (uw rw) on n2, absent on n1")),
             "{d:?}"
         );
-        assert!(diff(1, &a, 2, &a.clone()).is_empty());
+        assert!(diff("n1", &a, "n2", &a.clone()).is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +51,8 @@ pub struct NodeSpec {
     pub cluster: SocketAddr,
     /// Config file path.
     pub config: PathBuf,
+    /// Data directory (the node's event log), which `latticed replay` reads after the run.
+    pub data: PathBuf,
     /// Log file the node's stdout and stderr go to.
     pub log: PathBuf,
     /// The network namespace it runs in (netns mode).
@@ -146,6 +148,45 @@ impl Node {
             let _ = c.wait();
         }
         self.paused = false;
+    }
+
+    /// SIGTERM: asks for the clean stop, in which the node flushes its event log on the way out
+    /// (a paused node is resumed first, or it could not act on it). Returns whether the signal
+    /// was sent; [`Node::wait_exit`] then reaps the process.
+    pub fn sigterm(&mut self) -> bool {
+        if self.paused {
+            self.resume();
+        }
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Waits until `deadline` for the process to exit and returns its status. A node still
+    /// running at the deadline is killed with SIGKILL and the error says so; either way the
+    /// process is gone afterwards.
+    pub fn wait_exit(&mut self, deadline: Instant) -> std::result::Result<ExitStatus, String> {
+        let id = self.spec.id;
+        while let Some(child) = self.child.as_mut() {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    self.child = None;
+                    return Ok(status);
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => {
+                    self.kill9();
+                    return Err(format!(
+                        "n{id}: still running at its stop deadline; killed with SIGKILL"
+                    ));
+                }
+                Err(e) => {
+                    self.kill9();
+                    return Err(format!("n{id}: waiting for its exit failed: {e}"));
+                }
+            }
+        }
+        Err(format!("n{id}: not running"))
     }
 
     /// SIGSTOP: the process freezes with its sockets open.
@@ -297,6 +338,7 @@ impl Cluster {
                 admin,
                 cluster,
                 config: root.join(format!("n{id}.toml")),
+                data: root.join(format!("data{id}")),
                 log: root.join(format!("n{id}.log")),
                 netns: ns,
             });
@@ -316,7 +358,7 @@ impl Cluster {
         }
         let mut nodes = Vec::new();
         for spec in &specs {
-            let toml = node_config(spec, &specs, &peer_addr, &root, &pki);
+            let toml = node_config(spec, &specs, &peer_addr, &pki);
             fs::write(&spec.config, toml)
                 .map_err(|e| Error::io(format!("write {}", spec.config.display()), e))?;
             nodes.push(Node {
@@ -352,17 +394,15 @@ fn node_config(
     spec: &NodeSpec,
     all: &[NodeSpec],
     peer_addr: &std::collections::HashMap<(u16, u16), SocketAddr>,
-    root: &Path,
     pki: &Path,
 ) -> String {
     let mut s = String::new();
-    let data = root.join(format!("data{}", spec.id));
     let _ = writeln!(
         s,
         "[node]\nid = {}\nname = \"{}\"\ndata_dir = \"{}\"\nflush_interval_ms = 10\n\n[admin]\nlisten = \"{}\"\n",
         spec.id,
         spec.name,
-        data.display(),
+        spec.data.display(),
         spec.admin
     );
     for (i, tenant) in TENANTS.iter().enumerate() {

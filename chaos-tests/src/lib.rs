@@ -9,6 +9,7 @@ pub mod error;
 pub mod irc;
 pub mod netns;
 pub mod proxy;
+pub mod replay;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -10,10 +10,18 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use crate::check::{self, Observer, Verdict};
-use crate::cluster::{Cluster, NetMode};
+use crate::cluster::{Cluster, NetMode, TENANTS};
 use crate::error::Result;
+use crate::replay;
 use crate::schedule::{self, Scenario, Step};
-use crate::workload::Workload;
+use crate::workload::{Workload, BETA_CHANNEL, CHANNELS};
+
+/// How long tenant beta (no workload after its start) has to agree across nodes before the
+/// replay instant is taken.
+const BETA_CONVERGE: Duration = Duration::from_secs(5);
+/// Pause after the replay instant before the next query, so no op made by a later check falls in
+/// the same millisecond as that instant.
+const AFTER_INSTANT: Duration = Duration::from_millis(20);
 
 /// Settings shared by every seed of a run.
 #[derive(Clone, Debug)]
@@ -34,9 +42,14 @@ pub struct Options {
 
 impl Options {
     /// The longest one seed can take: startup, workload, settling, convergence and the checks,
-    /// each with its own bound.
+    /// each with its own bound, then stopping the nodes and replaying their logs.
     pub fn hard_deadline(&self) -> Duration {
-        self.duration + self.converge + Duration::from_secs(90)
+        self.duration
+            + self.converge
+            + Duration::from_secs(90)
+            + BETA_CONVERGE
+            + replay::STOP_BOUND
+            + replay::REPLAY_BOUND
     }
 }
 
@@ -127,6 +140,9 @@ pub fn run_seed(
         }
     }
     let (snaps, took) = check::await_convergence(&mut alpha, opts.converge);
+    let (beta_snaps, _) = check::await_convergence(&mut beta, BETA_CONVERGE);
+    let replay_at = unix_now_ms();
+    std::thread::sleep(AFTER_INSTANT);
     workload.settle(Duration::from_millis(300));
     verdicts.push(check::convergence(&snaps, took, opts.converge));
     verdicts.push(check::uniqueness(&snaps, &workload.believed_nicks()));
@@ -167,6 +183,23 @@ pub fn run_seed(
         quits.len(),
         if quits.is_empty() { String::new() } else { format!(" (first: {:?})", &quits[..quits.len().min(5)]) }
     );
+    verdicts.push(replay::agreement(
+        &mut cluster,
+        &opts.latticed,
+        replay_at,
+        &[
+            replay::Live {
+                tenant: TENANTS[0],
+                channels: &CHANNELS,
+                snaps: &snaps,
+            },
+            replay::Live {
+                tenant: TENANTS[1],
+                channels: &[BETA_CHANNEL],
+                snaps: &beta_snaps,
+            },
+        ],
+    ));
     let logs = keep_logs.then(|| {
         cluster.dir.disable_cleanup(true);
         cluster.dir.path().to_path_buf()
@@ -183,6 +216,14 @@ pub fn run_seed(
         network,
         logs,
     })
+}
+
+/// The wall clock in Unix milliseconds: the nodes stamp their ops with the same clock (they run on
+/// this machine), so it names an instant for `latticed replay --at`.
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Cluster link transitions each node logged ("n1 3 down/4 up"): evidence that a fault really

@@ -67,7 +67,7 @@ fn every_scenario_keeps_the_invariants() {
     text.push_str(&report::table(&reports));
     println!("{text}");
     assert_eq!(reports.len(), Scenario::ALL.len());
-    assert!(reports.iter().all(|r| r.verdicts.len() == 5), "{text}");
+    assert!(reports.iter().all(|r| r.verdicts.len() == 6), "{text}");
     assert!(
         reports.iter().all(|r| r.passed()),
         "invariant violations:\n{text}"
