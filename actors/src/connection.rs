@@ -1,23 +1,35 @@
 //! The connection actor: one task per client that reads lines, paces them (fakelag), runs their
-//! handlers under the tenant lock, and tears the user down when the connection ends.
+//! handlers under the tenant lock, writes the client's output, and tears the user down when the
+//! connection ends.
+//!
+//! The task holds no buffers while the client is idle: reads go through a buffer on the stack
+//! and only an unfinished line is kept between them, and output is written straight from the
+//! queued lines (see [`crate::outbound`]). Lines that arrive together are handled as one batch,
+//! and the writers of the connections they produced output for are woken once, at its end.
 
 use std::collections::VecDeque;
+use std::future::{poll_fn, Future};
+use std::io;
+use std::mem::MaybeUninit;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use bytes::BytesMut;
+use latticed_config::TenantConfig;
 use latticed_crdt::{OpBody, Uid};
 use latticed_proto::{check_client_line, numeric, LineCodec, LineEvent, Message, ParseError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::time::{sleep_until, Instant};
-use tokio_util::codec::FramedRead;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
+use tokio_util::codec::Decoder;
 
 use crate::caps::Caps;
 use crate::commands::{dispatch, metric_name, Ctx};
 use crate::flood::FakeLag;
-use crate::outbound::{CloseReason, Outbound};
+use crate::outbound::{CloseReason, Outbound, WakeBatch, WriterHandle};
 use crate::outgoing::prepend_tag;
 use crate::tenant::{Outbox, Tenant};
 
@@ -25,11 +37,13 @@ use crate::tenant::{Outbox, Tenant};
 const MAX_LINE: usize = latticed_proto::MAX_LINE_TOTAL;
 /// Source of batch reference tags; unique per process is all the spec asks.
 static NEXT_BATCH: AtomicU64 = AtomicU64::new(1);
-/// Initial read buffer per connection: most lines are short and idle connections are the common
-/// case, so the buffer starts small and grows only for clients that send long lines or bursts.
-const INITIAL_READ_BUFFER: usize = 512;
-/// Lines read ahead of processing when flood control is off (backpressure beyond this).
-const READ_AHEAD: usize = 64;
+/// Bytes taken from the socket per read, into a buffer on the stack.
+const READ_CHUNK: usize = 16384;
+/// Lines handled in a row before the connection lets other tasks run and looks at its socket
+/// again (when flood control is off, a client's lines are handled as fast as they arrive).
+const BATCH_LINES: usize = 256;
+/// How long a closing connection may take to write its last lines and the farewell.
+const FAREWELL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Facts about the transport of a new connection.
 #[derive(Clone, Debug)]
@@ -131,124 +145,307 @@ pub async fn serve<S>(tenant: Arc<Tenant>, stream: S, info: ConnInfo)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let metrics = tenant.metrics().clone();
+    let mut stream = std::pin::pin!(stream);
     if !tenant.admit_ip(info.ip) {
-        metrics.rejected_connections.inc();
-        let (_, mut writer) = tokio::io::split(stream);
-        let _ = writer
+        tenant.metrics().rejected_connections.inc();
+        let _ = stream
             .write_all(b"ERROR :Too many connections from your IP address\r\n")
             .await;
-        let _ = writer.shutdown().await;
+        let _ = stream.shutdown().await;
         return;
     }
     let _slot = IpSlot {
         tenant: &tenant,
         ip: info.ip,
     };
-    metrics.connections.inc();
-    metrics.connections_total.inc();
-    let config = tenant.config();
-    let (reader, writer) = tokio::io::split(stream);
-    let (out, writer_handle) = Outbound::new(config.connection.sendq_bytes);
-    let writer_task = tokio::spawn(writer_handle.run(writer));
-    let mut conn = ConnState::new(&info, out.clone());
+    tenant.metrics().connections.inc();
+    tenant.metrics().connections_total.inc();
+    let (out, mut writer) = Outbound::new(tenant.config().connection.sendq_bytes);
+    let mut conn = ConnState::new(&info, out);
     tenant.lock().unregistered += 1;
 
-    let ending = read_loop(&tenant, &mut conn, reader).await;
+    let ending = run(&tenant, &mut conn, stream.as_mut(), &mut writer).await;
     finish(&tenant, &mut conn, ending);
 
-    if tokio::time::timeout(Duration::from_secs(10), writer_task)
-        .await
-        .is_err()
-    {
-        tracing::debug!(ip = %info.ip, "writer did not finish flushing in time");
+    let farewell = async {
+        poll_fn(|cx| writer.poll_write(cx, stream.as_mut())).await;
+        stream.flush().await?;
+        stream.shutdown().await
+    };
+    match tokio::time::timeout(FAREWELL_TIMEOUT, farewell).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::debug!(ip = %info.ip, %err, "closing the connection failed"),
+        Err(_) => tracing::debug!(ip = %info.ip, "writer did not finish flushing in time"),
     }
-    metrics.connections.dec();
+    tenant.metrics().connections.dec();
 }
 
-async fn read_loop<R>(tenant: &Tenant, conn: &mut ConnState, reader: R) -> Ending
+/// What woke the connection's task.
+enum Wake {
+    /// Bytes arrived; they are in the input buffer.
+    Read,
+    /// The client closed its side of the connection.
+    Eof,
+    /// Reading failed.
+    ReadError(io::Error),
+    /// The output was closed (send queue overflow, KILL, shutdown).
+    Closed,
+    /// A batch was cut short: more lines can be handled at once.
+    Work,
+    /// The timer fired: fakelag, registration or ping deadline (possibly early: checked anew).
+    Timer,
+}
+
+/// Read, handle and write until the connection must end.
+async fn run<S>(
+    tenant: &Tenant,
+    conn: &mut ConnState,
+    mut stream: Pin<&mut S>,
+    writer: &mut WriterHandle,
+) -> Ending
 where
-    R: AsyncRead + Unpin,
+    S: AsyncRead + AsyncWrite + ?Sized,
 {
     let config = tenant.config();
-    let flood_on = config.flood.enabled && !config.flood.is_exempt(conn.ip);
-    let recvq_limit = if flood_on {
-        config.flood.excess_disconnect_lines.max(1) as usize
-    } else {
-        READ_AHEAD
-    };
-    let mut framed =
-        FramedRead::with_capacity(reader, LineCodec::new(MAX_LINE), INITIAL_READ_BUFFER);
-    let mut recvq: VecDeque<LineEvent> = VecDeque::new();
-    let mut bucket = FakeLag::new(config.flood.burst, config.flood.per_second, Instant::now());
+    let mut input = Input::new(&config, conn.ip);
     let registration_deadline =
         Instant::now() + Duration::from_secs(config.connection.registration_timeout_secs);
     let ping_interval = Duration::from_secs(config.connection.ping_interval_secs.max(1));
     let ping_timeout = Duration::from_secs(config.connection.ping_timeout_secs.max(1));
-    let mut last_heard = Instant::now();
-    let mut ping_sent: Option<Instant> = None;
-    let out = conn.out.clone();
+    drop(config);
+    let timer = tokio::time::sleep_until(registration_deadline);
+    let mut timer = std::pin::pin!(timer);
 
     loop {
-        let now = Instant::now();
-        let due = if flood_on {
-            bucket.next_allowed(now)
-        } else {
-            now
+        let more = match input.handle_ready(tenant, conn) {
+            Ok(more) => more,
+            Err(ending) => return ending,
         };
-        let timer = if conn.uid.is_none() {
+        if input.eof && !more {
+            return Ending::new("Connection closed");
+        }
+        // The timer only ever fires early (and is then set anew), so moving a deadline later
+        // (every line heard moves the ping deadline) costs nothing.
+        let mut deadline = if conn.uid.is_none() {
             registration_deadline
         } else {
-            match ping_sent {
+            match input.ping_sent {
                 Some(sent) => sent + ping_timeout,
-                None => last_heard + ping_interval,
+                None => input.last_heard + ping_interval,
             }
         };
-        tokio::select! {
-            biased;
-            _ = out.closed() => {
-                return match out.close_reason() {
-                    Some(CloseReason::SendQExceeded) => Ending::new("SendQ exceeded"),
-                    Some(reason) => Ending::new(reason.quit_reason()),
-                    None => Ending::new("Connection closed"),
-                };
+        if let Some(due) = input.next_due() {
+            deadline = deadline.min(due);
+        }
+        if deadline < timer.deadline() || timer.is_elapsed() {
+            timer.as_mut().reset(deadline);
+        }
+
+        let wake = poll_fn(|cx| {
+            if conn.out.is_closed() {
+                return Poll::Ready(Wake::Closed);
             }
-            _ = sleep_until(due), if !recvq.is_empty() => {
-                if let Some(event) = recvq.pop_front() {
-                    if flood_on {
-                        bucket.consume(Instant::now());
-                    }
-                    handle_event(tenant, conn, event);
-                    if let Some(reason) = conn.quit.take() {
-                        return Ending { error: format!("Closing link: ({reason})"), reason };
-                    }
+            // Pending until there is nothing left to write; Ready only once closed (above).
+            let _ = writer.poll_write(cx, stream.as_mut());
+            if more {
+                return Poll::Ready(Wake::Work);
+            }
+            if !input.eof {
+                match input.poll_read(cx, stream.as_mut()) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Wake::Eof),
+                    Poll::Ready(Ok(_)) => return Poll::Ready(Wake::Read),
+                    Poll::Ready(Err(err)) => return Poll::Ready(Wake::ReadError(err)),
+                    Poll::Pending => {}
                 }
             }
-            event = framed.next(), if recvq.len() < recvq_limit => {
-                match event {
-                    None => return Ending::new("Connection closed"),
-                    Some(Err(err)) => return Ending::new(format!("Read error: {err}")),
-                    Some(Ok(event)) => {
-                        last_heard = Instant::now();
-                        ping_sent = None;
-                        recvq.push_back(event);
-                        if flood_on && recvq.len() >= recvq_limit {
-                            tenant.metrics().flood_disconnects.inc();
-                            return Ending::new("Excess Flood");
-                        }
-                    }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Timer);
+            }
+            Poll::Pending
+        })
+        .await;
+
+        match wake {
+            Wake::Read => {}
+            Wake::Work => tokio::task::yield_now().await,
+            Wake::Eof => {
+                if let Err(ending) = input.end_of_stream() {
+                    return ending;
                 }
             }
-            _ = sleep_until(timer) => {
+            Wake::ReadError(err) => return Ending::new(format!("Read error: {err}")),
+            Wake::Closed => return closed_ending(&conn.out),
+            Wake::Timer => {
+                let now = Instant::now();
                 if conn.uid.is_none() {
-                    return Ending::new("Registration timed out");
+                    if now >= registration_deadline {
+                        return Ending::new("Registration timed out");
+                    }
+                } else if let Some(sent) = input.ping_sent {
+                    if now >= sent + ping_timeout {
+                        return Ending::new(format!(
+                            "Ping timeout: {} seconds",
+                            ping_timeout.as_secs()
+                        ));
+                    }
+                } else if now >= input.last_heard + ping_interval {
+                    let ping = Message::new("PING").with_param(tenant.node.server_name.clone());
+                    conn.out.send(ping.to_bytes());
+                    input.ping_sent = Some(now);
                 }
-                if ping_sent.is_some() {
-                    return Ending::new(format!("Ping timeout: {} seconds", ping_timeout.as_secs()));
+            }
+        }
+    }
+}
+
+/// How a connection whose output was closed ends.
+fn closed_ending(out: &Outbound) -> Ending {
+    match out.close_reason() {
+        Some(CloseReason::SendQExceeded) => Ending::new("SendQ exceeded"),
+        Some(reason) => Ending::new(reason.quit_reason()),
+        None => Ending::new("Connection closed"),
+    }
+}
+
+/// The read side of a connection: bytes not yet split into lines, lines held back by fakelag,
+/// and when the client was last heard from.
+struct Input {
+    codec: LineCodec,
+    /// Bytes read and not yet split into lines. Between reads it holds at most an unfinished
+    /// line, and no memory once everything read has been handled.
+    buf: BytesMut,
+    /// Lines waiting for fakelag; only ever used with flood control on.
+    recvq: VecDeque<LineEvent>,
+    bucket: FakeLag,
+    flood_on: bool,
+    /// Lines waiting in `recvq` that make the client be disconnected for excess flood.
+    excess: usize,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+    /// The client closed its side; what it sent before is still handled.
+    eof: bool,
+}
+
+impl Input {
+    fn new(config: &TenantConfig, ip: IpAddr) -> Input {
+        let flood_on = config.flood.enabled && !config.flood.is_exempt(ip);
+        Input {
+            codec: LineCodec::new(MAX_LINE),
+            buf: BytesMut::new(),
+            recvq: VecDeque::new(),
+            bucket: FakeLag::new(config.flood.burst, config.flood.per_second, Instant::now()),
+            flood_on,
+            excess: config.flood.excess_disconnect_lines.max(1) as usize,
+            last_heard: Instant::now(),
+            ping_sent: None,
+            eof: false,
+        }
+    }
+
+    /// Read what the socket has into the input buffer (through a buffer on the stack, so the
+    /// connection keeps only what it has not handled yet). Ready(Ok(0)) at end of stream.
+    fn poll_read<S: AsyncRead + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        stream: Pin<&mut S>,
+    ) -> Poll<io::Result<usize>> {
+        let mut chunk = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(stream.poll_read(cx, &mut read))?;
+        self.buf.extend_from_slice(read.filled());
+        Poll::Ready(Ok(read.filled().len()))
+    }
+
+    /// The next complete line in the input buffer, if any.
+    fn next_line(&mut self) -> Result<Option<LineEvent>, Ending> {
+        let event = self
+            .codec
+            .decode(&mut self.buf)
+            .map_err(|err| Ending::new(format!("Read error: {err}")))?;
+        if event.is_some() {
+            self.last_heard = Instant::now();
+            self.ping_sent = None;
+        }
+        Ok(event)
+    }
+
+    /// The stream ended: an unterminated last line still counts.
+    fn end_of_stream(&mut self) -> Result<(), Ending> {
+        self.eof = true;
+        let last = self
+            .codec
+            .decode_eof(&mut self.buf)
+            .map_err(|err| Ending::new(format!("Read error: {err}")))?;
+        self.recvq.extend(last);
+        Ok(())
+    }
+
+    /// When the first line held back by fakelag may be handled, if any is.
+    fn next_due(&mut self) -> Option<Instant> {
+        if self.recvq.is_empty() {
+            return None;
+        }
+        Some(self.bucket.next_allowed(Instant::now()))
+    }
+
+    /// Handle every line that may be handled now, at most [`BATCH_LINES`] of them, as one
+    /// [`WakeBatch`]; with flood control on, hold back the others. Ok(true) when the batch was
+    /// cut short with lines left to handle at once; Err when the connection must end.
+    fn handle_ready(&mut self, tenant: &Tenant, conn: &mut ConnState) -> Result<bool, Ending> {
+        let batch = WakeBatch::begin();
+        let result = self.handle_batch(tenant, conn);
+        drop(batch);
+        if self.buf.is_empty() {
+            // Even with no capacity left, an emptied buffer still holds the allocation it was
+            // split from; a new one holds nothing.
+            self.buf = BytesMut::new();
+        }
+        if self.recvq.is_empty() && self.recvq.capacity() > 0 {
+            self.recvq = VecDeque::new();
+        }
+        result
+    }
+
+    fn handle_batch(&mut self, tenant: &Tenant, conn: &mut ConnState) -> Result<bool, Ending> {
+        let mut handled = 0;
+        loop {
+            if conn.out.is_closed() {
+                return Err(closed_ending(&conn.out));
+            }
+            let now = Instant::now();
+            let due = !self.flood_on || self.bucket.next_allowed(now) <= now;
+            if due {
+                if handled == BATCH_LINES {
+                    return Ok(true);
                 }
-                let ping = Message::new("PING").with_param(tenant.node.server_name.clone());
-                out.send(ping.to_bytes());
-                ping_sent = Some(Instant::now());
+                let event = match self.recvq.pop_front() {
+                    Some(event) => Some(event),
+                    None => self.next_line()?,
+                };
+                let Some(event) = event else {
+                    return Ok(false);
+                };
+                if self.flood_on {
+                    self.bucket.consume(now);
+                }
+                handle_event(tenant, conn, event);
+                handled += 1;
+                if let Some(reason) = conn.quit.take() {
+                    return Err(Ending {
+                        error: format!("Closing link: ({reason})"),
+                        reason,
+                    });
+                }
+                continue;
+            }
+            // Not due yet: hold the line back; too many held back is excess flood.
+            let Some(event) = self.next_line()? else {
+                return Ok(false);
+            };
+            self.recvq.push_back(event);
+            if self.recvq.len() >= self.excess {
+                tenant.metrics().flood_disconnects.inc();
+                return Err(Ending::new("Excess Flood"));
             }
         }
     }
@@ -409,4 +606,135 @@ fn finish(tenant: &Tenant, conn: &mut ConnState, ending: Ending) {
     drop(core);
     conn.out
         .close(CloseReason::Server(ending.reason), &ending.error);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::net::Ipv4Addr;
+
+    use latticed_crdt::{NodeId, Op};
+    use latticed_eventlog::EventLog;
+    use tokio::io::AsyncReadExt;
+
+    use crate::tenant::{NodeInfo, OpSink};
+    use crate::Metrics;
+
+    /// Drops every op: these tests look at the connection, not at what the tenant records.
+    struct Discard;
+
+    impl OpSink for Discard {
+        fn record(&self, _op: &Op, _seen: &BTreeMap<NodeId, u64>) {}
+
+        fn persist_clock_ceiling(&self, _ceiling: u64) {}
+    }
+
+    /// A tenant with `config`, its event log in `dir`.
+    fn tenant(config: TenantConfig, dir: &tempfile::TempDir) -> Arc<Tenant> {
+        let metrics = Metrics::register(&prometheus::Registry::new()).expect("metrics");
+        let node = NodeInfo {
+            id: NodeId(1),
+            server_name: "irc.test".into(),
+            description: "test".into(),
+            version: "test".into(),
+            started: "now".into(),
+            peers: BTreeMap::new(),
+            epoch: 1,
+        };
+        let log = EventLog::open(dir.path().join("log")).expect("open event log");
+        Arc::new(Tenant::new(
+            Arc::new(config),
+            node,
+            metrics.for_tenant("test"),
+            Arc::new(Discard),
+            log,
+            None,
+        ))
+    }
+
+    fn info() -> ConnInfo {
+        ConnInfo {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tls: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_sent_together_are_all_answered_and_a_last_unterminated_line_counts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tenant = tenant(TenantConfig::default(), &dir);
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let task = tokio::spawn(serve(tenant, server, info()));
+        client
+            .write_all(b"NICK alice\r\nUSER u 0 * :Alice\r\nPING :one\r\nPING :two")
+            .await
+            .expect("write");
+        client.shutdown().await.expect("half-close");
+        let mut got = String::new();
+        client.read_to_string(&mut got).await.expect("read");
+        task.await.expect("connection task");
+        let welcome = got.find(" 001 alice ").expect("registered");
+        let one = got.find("PONG irc.test one").expect("first PONG");
+        let two = got
+            .find("PONG irc.test two")
+            .expect("PONG to the unterminated line");
+        assert!(welcome < one && one < two, "in order: {got}");
+        assert!(
+            got.ends_with("ERROR :Closing link: (Connection closed)\r\n"),
+            "ends with the farewell: {got}"
+        );
+    }
+
+    #[test]
+    fn handled_input_keeps_only_an_unfinished_line_and_then_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tenant = tenant(TenantConfig::default(), &dir);
+        let config = tenant.config();
+        let (out, _writer) = Outbound::new(1 << 16);
+        let mut conn = ConnState::new(&info(), out);
+        let mut input = Input::new(&config, conn.ip);
+
+        input.buf.extend_from_slice(b"PING :a\r\nPIN");
+        assert!(matches!(input.handle_ready(&tenant, &mut conn), Ok(false)));
+        assert_eq!(&input.buf[..], b"PIN");
+        let answered = conn.out.queued_bytes();
+        assert!(answered > 0, "the complete line was handled");
+
+        input.buf.extend_from_slice(b"G :b\r\n");
+        assert!(matches!(input.handle_ready(&tenant, &mut conn), Ok(false)));
+        assert!(
+            conn.out.queued_bytes() > answered,
+            "the finished line was handled"
+        );
+        assert_eq!(input.buf.capacity(), 0, "no read buffer once idle");
+        assert_eq!(input.recvq.capacity(), 0);
+    }
+
+    #[test]
+    fn lines_beyond_the_burst_wait_and_too_many_waiting_is_excess_flood() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = TenantConfig::default();
+        config.flood.burst = 2;
+        config.flood.per_second = 0.001;
+        config.flood.excess_disconnect_lines = 4;
+        let tenant = tenant(config, &dir);
+        let config = tenant.config();
+        let (out, _writer) = Outbound::new(1 << 16);
+        let mut conn = ConnState::new(&info(), out);
+        let mut input = Input::new(&config, conn.ip);
+
+        input
+            .buf
+            .extend_from_slice(b"PING :1\r\nPING :2\r\nPING :3\r\nPING :4\r\n");
+        assert!(matches!(input.handle_ready(&tenant, &mut conn), Ok(false)));
+        assert_eq!(input.recvq.len(), 2, "two handled at once, two held back");
+        assert!(input.next_due().is_some_and(|due| due > Instant::now()));
+
+        input.buf.extend_from_slice(b"PING :5\r\nPING :6\r\n");
+        match input.handle_ready(&tenant, &mut conn) {
+            Err(ending) => assert_eq!(ending.reason, "Excess Flood"),
+            Ok(more) => panic!("four lines held back must end the connection (more: {more})"),
+        }
+    }
 }

@@ -1,21 +1,33 @@
-//! The per-connection send queue and the writer task that drains it.
+//! The per-connection send queue and the writer that drains it.
 //!
 //! Every delivery to a client goes through [`Outbound::send`], which never blocks and never drops silently:
 //! the queue is bounded in bytes, and a connection whose queue would overflow is closed with
-//! "SendQ exceeded", like every ircd does. The writer task coalesces whatever is queued into one write.
+//! "SendQ exceeded", like every ircd does. The writer ([`WriterHandle::poll_write`]) hands
+//! everything queued to the socket in one vectored write, straight from the queued lines: it
+//! copies nothing and keeps no buffer of its own, so an idle connection holds no output memory.
+//!
+//! Wake-ups are batched. Inside a [`WakeBatch`] (a connection handling a run of lines), a writer
+//! that a line was queued for is woken once, when the batch ends, instead of at the first line:
+//! it then writes everything the batch queued for it with one system call, as an event-loop
+//! ircd does at the end of a loop iteration.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{ready, Context, Poll, Waker};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-/// A write buffer larger than this is released after use instead of kept, so a burst (a long
-/// NAMES, a history batch) does not pin memory on a connection that then goes idle.
-const IDLE_BUFFER_LIMIT: usize = 4096;
+/// Most lines handed to one vectored write. Lines are short, so this is tens of kilobytes, and
+/// the array of slices lives on the stack only while a write is being made.
+const MAX_SLICES: usize = 256;
 
 /// Why a connection's output was closed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -37,17 +49,24 @@ impl CloseReason {
 }
 
 struct Queue {
+    /// Lines not yet taken by the writer.
     lines: VecDeque<Bytes>,
+    /// Bytes in `lines`.
     bytes: usize,
     closed: Option<CloseReason>,
     /// The last line the writer sends before it shuts the socket (an `ERROR`), if any.
     farewell: Option<Bytes>,
+    /// The writer, parked until a line is queued or the queue is closed.
+    waker: Option<Waker>,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
-    wake: Notify,
-    closed: CancellationToken,
+    /// Set with `Queue::closed`, for a check without the lock.
+    closed: AtomicBool,
+    /// Bytes the writer has taken from the queue and not written yet: they count against the
+    /// limit too. Set under the queue's lock, lowered without it after each write.
+    in_flight: AtomicUsize,
     limit: usize,
 }
 
@@ -62,7 +81,10 @@ pub struct Outbound {
 pub enum Sent {
     /// Queued for writing.
     Queued,
-    /// Not queued: the connection is closed, or this line made it overflow and it is now closing.
+    /// Not queued: this line would have overflowed the send queue, so the connection is now
+    /// closing with [`CloseReason::SendQExceeded`]. Returned once per connection.
+    Overflowed,
+    /// Not queued: the connection was closed already.
     Dropped,
 }
 
@@ -75,57 +97,79 @@ impl Outbound {
                 bytes: 0,
                 closed: None,
                 farewell: None,
+                waker: None,
             }),
-            wake: Notify::new(),
-            closed: CancellationToken::new(),
+            closed: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
             limit: limit_bytes,
         });
         (
             Outbound {
                 shared: shared.clone(),
             },
-            WriterHandle { shared },
+            WriterHandle {
+                shared,
+                writing: VecDeque::new(),
+                finished: false,
+                broken: false,
+            },
         )
     }
 
     /// Queue one serialised line. Never blocks. On overflow the connection is closed with
     /// [`CloseReason::SendQExceeded`] and everything still queued is discarded.
     pub fn send(&self, line: Bytes) -> Sent {
-        let mut q = self.shared.queue.lock();
-        if q.closed.is_some() {
-            return Sent::Dropped;
+        if line.is_empty() {
+            // Nothing to write; a writer handed only empty slices would see a zero-byte write.
+            return if self.is_closed() {
+                Sent::Dropped
+            } else {
+                Sent::Queued
+            };
         }
-        if q.bytes + line.len() > self.shared.limit {
-            q.lines.clear();
-            q.bytes = 0;
-            q.closed = Some(CloseReason::SendQExceeded);
-            q.farewell = Some(Bytes::from_static(
-                b"ERROR :Closing link (SendQ exceeded)\r\n",
-            ));
-            drop(q);
-            self.shared.closed.cancel();
-            self.shared.wake.notify_one();
-            return Sent::Dropped;
+        let (sent, waker) = {
+            let mut q = self.shared.queue.lock();
+            if q.closed.is_some() {
+                return Sent::Dropped;
+            }
+            let in_flight = self.shared.in_flight.load(Ordering::Acquire);
+            if q.bytes + in_flight + line.len() > self.shared.limit {
+                q.lines.clear();
+                q.bytes = 0;
+                q.closed = Some(CloseReason::SendQExceeded);
+                self.shared.closed.store(true, Ordering::Release);
+                q.farewell = Some(Bytes::from_static(
+                    b"ERROR :Closing link (SendQ exceeded)\r\n",
+                ));
+                (Sent::Overflowed, q.waker.take())
+            } else {
+                q.bytes += line.len();
+                q.lines.push_back(line);
+                (Sent::Queued, q.waker.take())
+            }
+        };
+        if let Some(waker) = waker {
+            wake(waker);
         }
-        q.bytes += line.len();
-        q.lines.push_back(line);
-        drop(q);
-        self.shared.wake.notify_one();
-        Sent::Queued
+        sent
     }
 
     /// Close the connection after what is queued has been written, ending with `ERROR :<text>`.
     /// The first close wins; later calls are ignored.
     pub fn close(&self, reason: CloseReason, error_text: &str) {
-        let mut q = self.shared.queue.lock();
-        if q.closed.is_some() {
-            return;
+        let waker = {
+            let mut q = self.shared.queue.lock();
+            if q.closed.is_some() {
+                return;
+            }
+            q.closed = Some(reason);
+            self.shared.closed.store(true, Ordering::Release);
+            q.farewell = Some(Bytes::from(format!("ERROR :{error_text}\r\n")));
+            q.waker.take()
+        };
+        if let Some(waker) = waker {
+            wake(waker);
         }
-        q.closed = Some(reason);
-        q.farewell = Some(Bytes::from(format!("ERROR :{error_text}\r\n")));
-        drop(q);
-        self.shared.closed.cancel();
-        self.shared.wake.notify_one();
     }
 
     /// Why the connection was closed, once it has been.
@@ -133,59 +177,196 @@ impl Outbound {
         self.shared.queue.lock().closed.clone()
     }
 
-    /// Completes when the connection has been closed (by overflow, KILL, or the connection itself).
-    pub async fn closed(&self) {
-        self.shared.closed.cancelled().await
+    /// Whether the connection has been closed (by overflow, KILL, or the connection itself).
+    /// The connection's writer is woken when that happens.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// Bytes waiting to be written.
+    /// Bytes waiting to be written, including those the writer is writing.
     pub fn queued_bytes(&self) -> usize {
-        self.shared.queue.lock().bytes
+        let q = self.shared.queue.lock();
+        q.bytes + self.shared.in_flight.load(Ordering::Acquire)
     }
 }
 
-/// The draining side of an [`Outbound`], owned by the writer task.
+/// The draining side of an [`Outbound`], owned by the connection's task.
 pub struct WriterHandle {
     shared: Arc<Shared>,
+    /// Lines taken from the queue and not completely written yet (the first may be partly written).
+    writing: VecDeque<Bytes>,
+    /// The farewell was taken: once `writing` is empty, the output is complete.
+    finished: bool,
+    /// A write failed: the client can receive nothing more, so output is discarded.
+    broken: bool,
 }
 
 impl WriterHandle {
-    /// Write queued lines until the queue is closed and drained, then send the farewell line and shut the
-    /// socket down. Lines queued together are written with one `write_all`.
-    pub async fn run<W: AsyncWrite + Unpin>(self, mut socket: W) -> std::io::Result<()> {
-        let mut buf = BytesMut::new();
+    /// Write what is queued to `socket`. Pending while the queue is empty or the socket is full;
+    /// the task is woken when a line is queued, when the queue is closed, or when the socket
+    /// can take more. Ready once the queue was closed and everything queued before, then the
+    /// farewell, was written. If a write fails, the client can receive nothing more: queued
+    /// output is discarded from then on, and Ready comes as soon as the queue is closed.
+    /// An idle writer holds no buffer: the lines' memory is released as soon as they are written.
+    pub fn poll_write<W: AsyncWrite + ?Sized>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut socket: Pin<&mut W>,
+    ) -> Poll<()> {
         loop {
-            let notified = self.shared.wake.notified();
-            let farewell = {
-                let mut q = self.shared.queue.lock();
-                for line in q.lines.drain(..) {
-                    buf.extend_from_slice(&line);
+            if self.writing.is_empty() {
+                if self.finished {
+                    return Poll::Ready(());
                 }
-                q.bytes = 0;
-                if q.closed.is_some() {
-                    Some(q.farewell.take())
-                } else {
-                    None
+                match self.take_lines(cx) {
+                    None => continue,
+                    Some(Poll::Pending) if !self.broken => {
+                        // Idle: push out what the socket itself may still buffer (a TLS
+                        // session's records, when the socket was full at the last write).
+                        match socket.as_mut().poll_flush(cx) {
+                            Poll::Ready(Err(err)) => self.break_off(err),
+                            _ => return Poll::Pending,
+                        }
+                    }
+                    Some(parked) => return parked,
                 }
+                continue;
+            }
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, line) in slices.iter_mut().zip(&self.writing) {
+                *slot = IoSlice::new(line);
+                count += 1;
+            }
+            match ready!(socket.as_mut().poll_write_vectored(cx, &slices[..count])) {
+                Ok(0) => self.break_off(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.advance(n),
+                Err(err) => self.break_off(err),
+            }
+        }
+    }
+
+    /// With nothing being written: move the queued lines over, or take the farewell, or park.
+    /// Returns the poll result when parked or done, None when there is something to write.
+    fn take_lines(&mut self, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        let mut q = self.shared.queue.lock();
+        if self.broken {
+            q.lines.clear();
+            q.bytes = 0;
+        }
+        if !q.lines.is_empty() {
+            std::mem::swap(&mut q.lines, &mut self.writing);
+            self.shared.in_flight.store(q.bytes, Ordering::Release);
+            q.bytes = 0;
+            return None;
+        }
+        if q.closed.is_some() {
+            self.finished = true;
+            match q.farewell.take() {
+                Some(line) if !self.broken => self.writing.push_back(line),
+                _ => return Some(Poll::Ready(())),
+            }
+            return None;
+        }
+        // Idle: give both queues' memory back and wait for the next line.
+        q.lines = VecDeque::new();
+        self.writing = VecDeque::new();
+        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            q.waker = Some(cx.waker().clone());
+        }
+        Some(Poll::Pending)
+    }
+
+    /// Drop `n` written bytes from the front of `writing`.
+    fn advance(&mut self, mut n: usize) {
+        if !self.finished {
+            self.shared.in_flight.fetch_sub(n, Ordering::Release);
+        }
+        while n > 0 {
+            let Some(front) = self.writing.front_mut() else {
+                return;
             };
-            if let Some(farewell) = farewell {
-                if let Some(line) = farewell {
-                    buf.extend_from_slice(&line);
-                }
-                if !buf.is_empty() {
-                    socket.write_all(&buf).await?;
-                }
-                socket.flush().await?;
-                return socket.shutdown().await;
+            if n < front.len() {
+                front.advance(n);
+                return;
             }
-            if !buf.is_empty() {
-                socket.write_all(&buf).await?;
-                buf.clear();
-                if buf.capacity() > IDLE_BUFFER_LIMIT {
-                    buf = BytesMut::new();
-                }
+            n -= front.len();
+            self.writing.pop_front();
+        }
+    }
+
+    /// After a failed write: nothing more can reach the client.
+    fn break_off(&mut self, err: io::Error) {
+        tracing::debug!(%err, "write to client failed; discarding its output");
+        self.broken = true;
+        self.writing = VecDeque::new();
+        self.shared.in_flight.store(0, Ordering::Release);
+    }
+
+    /// Write queued lines until the queue is closed and drained, then send the farewell line and
+    /// shut the socket down: the writer as a task of its own, for a socket that is not also read.
+    pub async fn run<W: AsyncWrite + Unpin>(mut self, mut socket: W) -> io::Result<()> {
+        poll_fn(|cx| self.poll_write(cx, Pin::new(&mut socket))).await;
+        socket.flush().await?;
+        socket.shutdown().await
+    }
+}
+
+thread_local! {
+    /// Wakers held back by the [`WakeBatch`] open on this thread, if one is.
+    static DEFERRED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+}
+
+/// Wake a writer now, or when the batch open on this thread ends.
+fn wake(waker: Waker) {
+    let waker = DEFERRED.with(|deferred| match deferred.borrow_mut().as_mut() {
+        Some(list) => {
+            list.push(waker);
+            None
+        }
+        None => Some(waker),
+    });
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+/// While alive, writers that lines are queued for are woken at its end instead of at once, so
+/// each writes the whole batch's output for its connection with one system call. Bound to the
+/// thread that opened it (it cannot be held across an `.await`); nested batches join the
+/// outermost one.
+pub struct WakeBatch {
+    outermost: bool,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl WakeBatch {
+    /// Start deferring wake-ups on this thread.
+    pub fn begin() -> WakeBatch {
+        let outermost = DEFERRED.with(|deferred| {
+            let mut deferred = deferred.borrow_mut();
+            if deferred.is_some() {
+                false
+            } else {
+                *deferred = Some(Vec::new());
+                true
             }
-            notified.await;
+        });
+        WakeBatch {
+            outermost,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for WakeBatch {
+    fn drop(&mut self) {
+        if !self.outermost {
+            return;
+        }
+        let wakers = DEFERRED.with(|deferred| deferred.borrow_mut().take());
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
         }
     }
 }
@@ -193,6 +374,7 @@ impl WriterHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::task::Wake;
     use tokio::io::AsyncReadExt;
 
     #[tokio::test]
@@ -214,9 +396,199 @@ mod tests {
     async fn overflow_closes_with_sendq_exceeded() {
         let (out, _writer) = Outbound::new(10);
         assert_eq!(out.send(Bytes::from_static(b"12345\r\n")), Sent::Queued);
-        assert_eq!(out.send(Bytes::from_static(b"67890\r\n")), Sent::Dropped);
+        assert_eq!(out.send(Bytes::from_static(b"67890\r\n")), Sent::Overflowed);
         assert_eq!(out.close_reason(), Some(CloseReason::SendQExceeded));
+        assert!(out.is_closed());
         assert_eq!(out.send(Bytes::from_static(b"x\r\n")), Sent::Dropped);
-        out.closed().await;
+    }
+
+    /// A socket that takes at most `step` bytes per write and records what it got.
+    struct Trickle {
+        got: Vec<u8>,
+        step: usize,
+        writes: usize,
+    }
+
+    impl AsyncWrite for Trickle {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.step);
+            self.got.extend_from_slice(&buf[..n]);
+            self.writes += 1;
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            let mut n = 0;
+            for buf in bufs {
+                let take = buf.len().min(self.step - n);
+                self.got.extend_from_slice(&buf[..take]);
+                n += take;
+                if n == self.step {
+                    break;
+                }
+            }
+            self.writes += 1;
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    struct CountWakes(AtomicUsize);
+
+    impl Wake for CountWakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn partial_vectored_writes_resume_mid_line_and_count_in_flight_bytes() {
+        let (out, mut writer) = Outbound::new(100);
+        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut socket = Trickle {
+            got: Vec::new(),
+            step: 4,
+            writes: 0,
+        };
+        assert!(writer
+            .poll_write(&mut cx, Pin::new(&mut socket))
+            .is_pending());
+        out.send(Bytes::from_static(b"abcdef\r\n"));
+        out.send(Bytes::from_static(b"gh\r\n"));
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            1,
+            "woken once, not per line"
+        );
+        assert_eq!(out.queued_bytes(), 12);
+        assert!(writer
+            .poll_write(&mut cx, Pin::new(&mut socket))
+            .is_pending());
+        assert_eq!(socket.got, b"abcdef\r\ngh\r\n");
+        assert_eq!(socket.writes, 3);
+        assert_eq!(out.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn bytes_being_written_count_against_the_limit() {
+        let (out, mut writer) = Outbound::new(10);
+        let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        /// A socket that is always full.
+        struct Full;
+        impl AsyncWrite for Full {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Poll::Pending
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        assert_eq!(out.send(Bytes::from_static(b"12345\r\n")), Sent::Queued);
+        assert!(writer.poll_write(&mut cx, Pin::new(&mut Full)).is_pending());
+        assert_eq!(
+            out.queued_bytes(),
+            7,
+            "taken by the writer, still unwritten"
+        );
+        assert_eq!(out.send(Bytes::from_static(b"678\r\n")), Sent::Overflowed);
+    }
+
+    #[test]
+    fn a_batch_wakes_each_writer_once_when_it_ends() {
+        let (out, mut writer) = Outbound::new(100);
+        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut socket = Trickle {
+            got: Vec::new(),
+            step: 100,
+            writes: 0,
+        };
+        assert!(writer
+            .poll_write(&mut cx, Pin::new(&mut socket))
+            .is_pending());
+        {
+            let _batch = WakeBatch::begin();
+            let inner = WakeBatch::begin();
+            out.send(Bytes::from_static(b"one\r\n"));
+            out.send(Bytes::from_static(b"two\r\n"));
+            drop(inner);
+            assert_eq!(
+                counter.0.load(Ordering::SeqCst),
+                0,
+                "held while the batch is open"
+            );
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(writer
+            .poll_write(&mut cx, Pin::new(&mut socket))
+            .is_pending());
+        assert_eq!(socket.got, b"one\r\ntwo\r\n");
+        assert_eq!(socket.writes, 1, "one write for the whole batch");
+    }
+
+    #[test]
+    fn after_a_failed_write_output_is_discarded_until_closed() {
+        let (out, mut writer) = Outbound::new(100);
+        let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        /// A socket whose peer is gone.
+        struct Gone;
+        impl AsyncWrite for Gone {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                _: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+            }
+            fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+        out.send(Bytes::from_static(b"one\r\n"));
+        assert!(writer.poll_write(&mut cx, Pin::new(&mut Gone)).is_pending());
+        assert_eq!(
+            out.queued_bytes(),
+            0,
+            "the line that could not be written is dropped"
+        );
+        assert_eq!(out.send(Bytes::from_static(b"two\r\n")), Sent::Queued);
+        assert!(writer.poll_write(&mut cx, Pin::new(&mut Gone)).is_pending());
+        assert_eq!(out.queued_bytes(), 0);
+        out.close(CloseReason::Server("gone".into()), "gone");
+        assert!(writer.poll_write(&mut cx, Pin::new(&mut Gone)).is_ready());
     }
 }

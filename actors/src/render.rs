@@ -10,7 +10,7 @@ use latticed_proto::{numeric, Message};
 
 use crate::caps::Caps;
 use crate::outgoing::{message_line, Outgoing};
-use crate::tenant::{Core, Outbox};
+use crate::tenant::{Core, LocalUser, Outbox};
 
 /// Deliver everything `op` made visible to the local clients it concerns.
 pub fn render(core: &mut Core, op: &Op, changes: &[Change], outbox: &mut Outbox) {
@@ -329,11 +329,27 @@ pub fn send_to(
 ) {
     let mut out = Outgoing::new(msg, wall_ms);
     for uid in recipients {
-        if !core.local.contains_key(&uid) {
+        let Some(local) = core.local.get(&uid) else {
             continue;
-        }
-        let line = out.for_caps(core.caps_of(uid));
-        core.deliver(outbox, uid, line);
+        };
+        let line = out.for_caps(local.caps);
+        deliver_local(core, outbox, uid, local, line);
+    }
+}
+
+/// [`Core::deliver`] to a local user already looked up: into the outbox if `uid` issued the
+/// command being handled, else onto its connection.
+fn deliver_local(
+    core: &Core,
+    outbox: &mut Outbox,
+    uid: Uid,
+    local: &LocalUser,
+    line: bytes::Bytes,
+) {
+    if outbox.issuer == Some(uid) {
+        outbox.lines.push(line);
+    } else {
+        local.queue(line, core.metrics());
     }
 }
 
@@ -389,25 +405,22 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
         MessageKind::Notice => &core.metrics().out_notice,
         MessageKind::Tagmsg => &core.metrics().out_tagmsg,
     };
-    let (target_name, recipients): (String, Vec<Uid>) = match target {
+    // The members a channel message reaches (those with the STATUSMSG prefix it names), or the
+    // one user a private message is for.
+    let (target_name, members) = match target {
         MessageTarget::Channel(name) => {
-            let Some(chan) = core.state.channel(name.trim_start_matches(['@', '+'])) else {
+            let bare = name.trim_start_matches(['@', '+']);
+            let Some(chan) = core.state.channel(bare) else {
                 return;
             };
-            let status = &name[..name.len() - name.trim_start_matches(['@', '+']).len()];
-            let members = chan
-                .members()
-                .filter(|(_, prefixes)| status_allows(status, prefixes))
-                .map(|(m, _)| m)
-                .filter(|m| core.local.contains_key(m))
-                .collect();
-            (format!("{status}{}", chan.name), members)
+            let status = &name[..name.len() - bare.len()];
+            (format!("{status}{}", chan.name), Some((chan, status)))
         }
         MessageTarget::User(uid) => {
             let Some(target) = core.state.user(*uid) else {
                 return;
             };
-            (target.nick.clone(), vec![*uid])
+            (target.nick.clone(), None)
         }
     };
     let mut out = message_line(*kind, source, target_name, text, *msgid, tags, op.wall_ms)
@@ -415,24 +428,35 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
         .bot(sender.modes.contains(&'B'));
     let to_self = matches!(target, MessageTarget::User(uid) if uid == from);
     let mut delivered = 0u64;
-    for uid in recipients {
+    let mut deliver = |uid: Uid, local: Option<&LocalUser>| {
         if uid == *from && !to_self {
-            continue;
+            return;
         }
-        let caps = core.caps_of(uid);
+        let caps = local.map(|l| l.caps).unwrap_or_default();
         if *kind == MessageKind::Tagmsg && !caps.has(Caps::MESSAGE_TAGS) {
-            continue;
+            return;
         }
         let line = out.for_caps(caps);
-        match core.local.get(&uid) {
+        match local {
             // A message to oneself arrives as a delivery, outside the command's reply; only the
             // echo (below) answers the command, so only the echo carries a label.
-            Some(local) if to_self => {
-                local.out.send(line);
-            }
-            _ => core.deliver(outbox, uid, line),
+            Some(local) if to_self => local.queue(line, core.metrics()),
+            Some(local) => deliver_local(core, outbox, uid, local, line),
+            None => core.deliver(outbox, uid, line),
         }
         delivered += 1;
+    };
+    if let Some((chan, status)) = members {
+        for (uid, prefixes) in chan.members() {
+            if !status_allows(status, prefixes) {
+                continue;
+            }
+            if let Some(local) = core.local.get(&uid) {
+                deliver(uid, Some(local));
+            }
+        }
+    } else if let MessageTarget::User(uid) = target {
+        deliver(*uid, core.local.get(uid));
     }
     counter.inc_by(delivered);
     if matches!(target, MessageTarget::Channel(_)) {

@@ -131,6 +131,15 @@ pub struct LocalUser {
     pub tls: bool,
 }
 
+impl LocalUser {
+    /// Queue `line` on the user's connection, counting a send queue overflow in `metrics`.
+    pub fn queue(&self, line: bytes::Bytes, metrics: &TenantMetrics) {
+        if self.out.send(line) == crate::outbound::Sent::Overflowed {
+            metrics.sendq_drops.inc();
+        }
+    }
+}
+
 /// Replies gathered while handling one command, so that labeled-response can wrap them.
 pub struct Outbox {
     /// The user whose command is being handled, if registered: lines for them land here.
@@ -497,11 +506,7 @@ impl Core {
         if outbox.issuer == Some(to) {
             outbox.lines.push(line);
         } else if let Some(local) = self.local.get(&to) {
-            if local.out.send(line) == crate::outbound::Sent::Dropped
-                && local.out.close_reason() == Some(crate::outbound::CloseReason::SendQExceeded)
-            {
-                self.metrics.sendq_drops.inc();
-            }
+            local.queue(line, &self.metrics);
         }
     }
 
@@ -517,16 +522,16 @@ impl Core {
 
     /// Local users sharing at least one channel with `uid` (not including `uid` itself).
     pub fn local_neighbours(&self, uid: Uid) -> Vec<Uid> {
-        let mut seen = HashSet::new();
+        let mut out = Vec::new();
         for channel in self.state.channels_of(uid) {
             for (member, _) in channel.members() {
                 if member != uid && self.local.contains_key(&member) {
-                    seen.insert(member);
+                    out.push(member);
                 }
             }
         }
-        let mut out: Vec<Uid> = seen.into_iter().collect();
-        out.sort();
+        out.sort_unstable();
+        out.dedup();
         out
     }
 
