@@ -66,7 +66,7 @@ impl Core {
 
     /// Users this node's clients can see.
     pub fn visible_user_count(&self) -> usize {
-        self.state.user_count() - self.hidden.len()
+        self.state.user_count().saturating_sub(self.hidden.len())
     }
 
     /// The grace period for `node` expired: hide its users, telling every local client that shares

@@ -8,12 +8,13 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use latticed_crdt::TenantId;
 use latticed_eventlog::EventLog;
 use serde_json::Value;
+use support::files::{damage, files_under, quarantined};
 use support::http::must_get;
 use support::json::{array, at, has_string, objects_with};
 use support::msg::Msg;
@@ -317,51 +318,6 @@ async fn kill_9_on_a_quiet_node_keeps_what_was_acknowledged_a_few_flush_interval
     );
 }
 
-/// Every regular file under `dir`, by path relative to it, with its contents.
-fn files_under(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(here) = pending.pop() {
-        for entry in std::fs::read_dir(&here).expect("list the directory") {
-            let path = entry.expect("directory entry").path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.is_file() {
-                let relative = path.strip_prefix(dir).expect("under dir").to_path_buf();
-                out.insert(relative, std::fs::read(&path).expect("read a file"));
-            }
-        }
-    }
-    out
-}
-
-/// Overwrites every file under `dir` with garbage of at least 64 bytes (as the event log's own
-/// quarantine test does) and returns what is now there.
-fn damage(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let before = files_under(dir);
-    assert!(!before.is_empty(), "the data directory has files to damage");
-    for (relative, old) in &before {
-        let garbage: Vec<u8> = (0..old.len().max(64))
-            .map(|i| u8::try_from((i * 151 + 7) % 256).expect("a byte"))
-            .collect();
-        std::fs::write(dir.join(relative), garbage).expect("overwrite a file");
-    }
-    files_under(dir)
-}
-
-/// The siblings of the data directory that quarantine made.
-fn quarantined(node: &NodeProcess) -> Vec<PathBuf> {
-    std::fs::read_dir(node.root())
-        .expect("list the scratch directory")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("data.quarantined-"))
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_data_directory_is_moved_aside_and_the_node_starts_fresh() {
     let mut node = NodeProcess::configure("", "");
@@ -376,7 +332,7 @@ async fn a_damaged_data_directory_is_moved_aside_and_the_node_starts_fresh() {
     let damaged = damage(&node.data_dir());
     node.start();
     assert_eq!(node.metric("latticed_log_quarantines_total"), 1.0);
-    let aside = quarantined(&node);
+    let aside = quarantined(&node.data_dir());
     assert_eq!(aside.len(), 1, "one quarantined copy: {aside:?}");
     assert_eq!(
         files_under(&aside[0]),
@@ -403,7 +359,11 @@ async fn a_damaged_data_directory_is_moved_aside_and_the_node_starts_fresh() {
         0.0,
         "the fresh log opens cleanly"
     );
-    assert_eq!(quarantined(&node), aside, "nothing else was moved aside");
+    assert_eq!(
+        quarantined(&node.data_dir()),
+        aside,
+        "nothing else was moved aside"
+    );
     let mut alice = Client::register_with_caps(node.client, "alice", HISTORY_CAPS).await;
     alice.join("#old").await;
     let history = alice.history("LATEST #old * 10").await;
