@@ -241,14 +241,19 @@ impl Replicator {
     /// those of its current incarnation (the newest of its origins in the vectors). Done before
     /// any of the peer's catch-up ops, which follow the vectors on the same link, are applied.
     fn show_users_of(&self, peer: NodeId, vectors: &[(TenantId, VersionVector)]) {
-        let incarnation = vectors
+        let Some(incarnation) = vectors
             .iter()
             .flat_map(|(_, vv)| vv.keys())
             .map(|origin| incarnation_of(*origin))
             .filter(|(node, _)| *node == peer)
             .map(|(_, epoch)| epoch)
             .max()
-            .unwrap_or(0);
+        else {
+            // A peer whose log holds none of its own ops starts afresh (new or quarantined
+            // log): every user it had ended with its earlier runs and stays gone here.
+            tracing::info!(%peer, "split peer is back with an empty log: its earlier users stay gone");
+            return;
+        };
         let mut shown = 0;
         for tenant in self.tenants.values() {
             shown += tenant.lock().show_users_of(peer, incarnation);
