@@ -220,6 +220,8 @@ async fn a_damaged_node_quarantines_its_log_and_resyncs_from_its_peers() {
     let mut bob = cluster.node(3).register("bob", CAPS).await;
     wait_for_member(&mut bob, "alice").await;
     bob.join(CHAN).await;
+    // Alice can voice bob only once his JOIN has reached her node.
+    wait_for_member(&mut alice, "bob").await;
     for line in [
         format!("TOPIC {CHAN} :{TOPIC}"),
         format!("MODE {CHAN} +l 42"),
