@@ -282,6 +282,10 @@ async fn agreed_view(
 
 /// Polls `c`'s node until its history of `chan` equals `want`.
 async fn history_becomes(c: &mut Watched, chan: &str, want: &[Delivered]) {
+    // History is ordered by (server time, msgid): two messages within one millisecond come in
+    // msgid order, whatever order they were sent in.
+    let mut want = want.to_vec();
+    want.sort_by(|a, b| (&a.time, &a.msgid).cmp(&(&b.time, &b.msgid)));
     let deadline = Instant::now() + CONVERGE;
     loop {
         let got = c.history(chan).await;
