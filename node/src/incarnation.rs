@@ -15,7 +15,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use latticed_actors::tenant::incarnation_of;
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
-use latticed_eventlog::EventLog;
+use latticed_crdt::TenantId;
+use latticed_eventlog::{EventLog, VersionVector};
 use tokio::sync::mpsc;
 
 use crate::replication::ReplFrame;
@@ -112,16 +113,7 @@ async fn newest_known_incarnation(
             ClusterEvent::Frame {
                 frame: ReplFrame::Vectors(vectors),
                 ..
-            } => Some(
-                vectors
-                    .iter()
-                    .flat_map(|(_, vv)| vv.keys())
-                    .map(|origin| incarnation_of(*origin))
-                    .filter(|(of, _)| *of == node)
-                    .map(|(_, epoch)| epoch)
-                    .max()
-                    .unwrap_or(0),
-            ),
+            } => Some(newest_incarnation_in(vectors, node).unwrap_or(0)),
             _ => None,
         };
         read.push_back(event);
@@ -129,4 +121,16 @@ async fn newest_known_incarnation(
             return newest;
         }
     }
+}
+
+/// The newest incarnation (epoch) of `node` among the op origins of a peer's version vectors,
+/// if they hold any op of it.
+pub fn newest_incarnation_in(vectors: &[(TenantId, VersionVector)], node: NodeId) -> Option<u64> {
+    vectors
+        .iter()
+        .flat_map(|(_, vv)| vv.keys())
+        .map(|origin| incarnation_of(*origin))
+        .filter(|(of, _)| *of == node)
+        .map(|(_, epoch)| epoch)
+        .max()
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use latticed_actors::tenant::{incarnation_of, CoreSnapshot, Foreign, Outbox};
+use latticed_actors::tenant::{CoreSnapshot, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
 use latticed_crdt::{Op, OpBody, TenantId};
@@ -241,14 +241,7 @@ impl Replicator {
     /// those of its current incarnation (the newest of its origins in the vectors). Done before
     /// any of the peer's catch-up ops, which follow the vectors on the same link, are applied.
     fn show_users_of(&self, peer: NodeId, vectors: &[(TenantId, VersionVector)]) {
-        let Some(incarnation) = vectors
-            .iter()
-            .flat_map(|(_, vv)| vv.keys())
-            .map(|origin| incarnation_of(*origin))
-            .filter(|(node, _)| *node == peer)
-            .map(|(_, epoch)| epoch)
-            .max()
-        else {
+        let Some(incarnation) = crate::incarnation::newest_incarnation_in(vectors, peer) else {
             // A peer whose log holds none of its own ops starts afresh (new or quarantined
             // log): every user it had ended with its earlier runs and stays gone here.
             tracing::info!(%peer, "split peer is back with an empty log: its earlier users stay gone");
