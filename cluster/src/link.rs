@@ -288,6 +288,11 @@ async fn read_loop<T: Payload>(
 
 /// Writes queued frames until the queue closes (the link was removed), then finishes the stream and
 /// waits for the peer to have read it, so a graceful shutdown delivers what was queued.
+/// Most queued frames handed to QUIC in one write: everything that queued up while the previous
+/// write was in progress goes out together (fewer wake-ups and packets under load), bounded so one
+/// write never holds a long burst.
+const MAX_CHUNKS_PER_WRITE: usize = 64;
+
 async fn write_loop<T>(
     mut send: SendStream,
     mut queue: mpsc::Receiver<Bytes>,
@@ -296,13 +301,22 @@ async fn write_loop<T>(
     conn: Connection,
 ) {
     let stats: &Stats = &shared.stats;
-    while let Some(bytes) = queue.recv().await {
-        let len = bytes.len();
-        if let Err(err) = send.write_chunk(bytes).await {
+    let mut chunks: Vec<Bytes> = Vec::new();
+    while let Some(first) = queue.recv().await {
+        chunks.push(first);
+        while chunks.len() < MAX_CHUNKS_PER_WRITE {
+            match queue.try_recv() {
+                Ok(more) => chunks.push(more),
+                Err(_) => break,
+            }
+        }
+        let len: usize = chunks.iter().map(Bytes::len).sum();
+        if let Err(err) = send.write_all_chunks(&mut chunks).await {
             tracing::debug!(%err, "cluster link write failed");
             conn.close(close::PROTOCOL, b"stream write failed");
             return;
         }
+        chunks.clear();
         traffic.sent(len);
         stats.traffic.sent(len);
     }

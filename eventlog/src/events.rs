@@ -60,6 +60,7 @@ impl EventLog {
         filter: &EventFilter,
         limit: usize,
     ) -> Result<Vec<Op>, LogError> {
+        self.settle();
         let casemapping = self.casemapping(tenant);
         let start = KeyBuf::tenant(tenant)?.u64(from_ms).into_vec();
         let end = KeyBuf::tenant(tenant)?

@@ -100,6 +100,7 @@ impl<'a> Query<'a> {
         tenant: &'a TenantId,
         target: &'a HistoryTarget,
     ) -> Result<Self, LogError> {
+        log.settle();
         Ok(Query {
             log,
             tenant,
@@ -329,6 +330,7 @@ impl EventLog {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        self.settle();
         let mut candidates: BTreeSet<HistoryTarget> = channels
             .into_iter()
             .map(|c| HistoryTarget::Channel(c.as_ref().to_owned()))
@@ -359,6 +361,7 @@ impl EventLog {
 
     /// The message with this msgid, if held (and not pruned).
     pub fn message(&self, tenant: &TenantId, msgid: MsgId) -> Result<Option<Op>, LogError> {
+        self.settle();
         let Some(value) = self
             .store()
             .get(Space::MsgIds, &keys::msgid_key(tenant, msgid)?)

@@ -15,7 +15,8 @@
 //!
 //! # Durability
 //!
-//! Appends are written to the engine's in-memory log and made durable by [`EventLog::flush`]
+//! Appends are written to the engine's in-memory log (at once, or by the writer thread with
+//! [`EventLog::append_behind`]; reads always wait for earlier appends) and made durable by [`EventLog::flush`]
 //! (one fsync for every append before it). [`EventLog::spawn_flusher`] flushes every 50 ms by
 //! default, and the log flushes when the flusher stops and when the last handle is dropped.
 //! A power cut or kernel crash loses the ops appended since the last completed flush (at most
@@ -50,6 +51,7 @@ mod replay;
 mod retention;
 mod snapshot;
 mod storage;
+mod write_behind;
 
 pub use diff::{FieldDiff, ObjectDiff, SectionDiff, StateDiff};
 pub use entry::{Entry, PrunedMessage};
@@ -64,3 +66,4 @@ pub use progress::VersionVector;
 pub use quarantine::Opened;
 pub use snapshot::{Snapshot, SNAPSHOTS_KEPT};
 pub use storage::{KeyValue, Scan, SledStorage, Space, Storage, StorageError};
+pub use write_behind::{Writer, MAX_BACKLOG};

@@ -55,6 +55,8 @@ pub(crate) struct Inner {
     /// Serialises read-modify-write of node metadata.
     pub meta_lock: Mutex<()>,
     counters: Counters,
+    /// Appends waiting for the writer thread ([`crate::write_behind`]).
+    pub backlog: Arc<crate::write_behind::Backlog>,
 }
 
 /// Seqs held per tenant and origin, and which progress changed since the last checkpoint.
@@ -68,6 +70,7 @@ struct Progress {
 struct Counters {
     appends: AtomicU64,
     duplicates: AtomicU64,
+    append_errors: AtomicU64,
     flushes: AtomicU64,
     flush_errors: AtomicU64,
     /// Microseconds of the last successful flush, plus one (0: no flush yet).
@@ -81,6 +84,8 @@ pub struct LogMetrics {
     pub appends: u64,
     /// Appends of ops the log already held (ignored).
     pub duplicates: u64,
+    /// Appends handed to the writer thread that failed (each was logged).
+    pub append_errors: u64,
     /// Successful flushes since open.
     pub flushes: u64,
     /// Failed flushes since open.
@@ -142,6 +147,7 @@ impl EventLog {
                 casemaps: RwLock::new(casemaps),
                 meta_lock: Mutex::new(()),
                 counters: Counters::default(),
+                backlog: Arc::default(),
             }),
         })
     }
@@ -174,9 +180,18 @@ impl EventLog {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn count_append_error(&self) {
+        self.inner
+            .counters
+            .append_errors
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Makes every append made before this call durable (one fsync for all of them: group
-    /// commit). Also checkpoints per-origin progress so the next open does not rescan the log.
+    /// commit), those handed to the writer thread included. Also checkpoints per-origin progress
+    /// so the next open does not rescan the log.
     pub fn flush(&self) -> Result<(), LogError> {
+        self.settle();
         let started = Instant::now();
         let result = self.checkpoint_and_flush();
         let counters = &self.inner.counters;
@@ -233,6 +248,7 @@ impl EventLog {
     /// For every origin, the highest seq up to which this log holds all of that origin's ops of
     /// `tenant` (origins with none contiguous from 1 are left out).
     pub fn version_vector(&self, tenant: &TenantId) -> VersionVector {
+        self.settle();
         let progress = self.inner.progress.lock();
         progress
             .tenants
@@ -257,6 +273,7 @@ impl EventLog {
         peer: &VersionVector,
         limit: usize,
     ) -> Result<Vec<Entry>, LogError> {
+        self.settle();
         let origins: Vec<NodeId> = {
             let progress = self.inner.progress.lock();
             progress
@@ -302,6 +319,7 @@ impl EventLog {
 
     /// The entry held for an op id, if any.
     pub fn get(&self, tenant: &TenantId, id: OpId) -> Result<Option<Entry>, LogError> {
+        self.settle();
         let key = keys::op_key(tenant, id)?;
         match self
             .store()
@@ -315,6 +333,7 @@ impl EventLog {
 
     /// Every tenant the log holds ops of, in order.
     pub fn tenants(&self) -> Vec<TenantId> {
+        self.settle();
         self.inner.progress.lock().tenants.keys().cloned().collect()
     }
 
@@ -342,6 +361,7 @@ impl EventLog {
         LogMetrics {
             appends: c.appends.load(Ordering::Relaxed),
             duplicates: c.duplicates.load(Ordering::Relaxed),
+            append_errors: c.append_errors.load(Ordering::Relaxed),
             flushes: c.flushes.load(Ordering::Relaxed),
             flush_errors: c.flush_errors.load(Ordering::Relaxed),
             last_flush_latency: match c.last_flush_micros_plus_one.load(Ordering::Relaxed) {

@@ -19,6 +19,7 @@ impl EventLog {
     /// applied in stamp order anyway so replay is deterministic step by step. Messages are
     /// skipped (they change no state) without being read.
     pub fn replay(&self, tenant: &TenantId, at_ms: u64) -> Result<TenantState, LogError> {
+        self.settle();
         let start = KeyBuf::tenant(tenant)?.u64(0).into_vec();
         let end = KeyBuf::tenant(tenant)?
             .u64(at_ms)

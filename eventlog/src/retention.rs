@@ -22,6 +22,7 @@ impl EventLog {
     /// unaffected. Returns how many messages were pruned. Durable at the next flush; safe to
     /// rerun after a crash part way through.
     pub fn prune_history(&self, tenant: &TenantId, older_than_ms: u64) -> Result<u64, LogError> {
+        self.settle();
         let start = KeyBuf::tenant(tenant)?.u64(0).into_vec();
         let end = KeyBuf::tenant(tenant)?.u64(older_than_ms).into_vec();
         let mut pruned = 0;

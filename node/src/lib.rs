@@ -42,6 +42,8 @@ pub struct RunningNode {
     tenants: Vec<Arc<Tenant>>,
     restores: HashMap<String, storage::Restored>,
     log: EventLog,
+    /// Writes the ops handed to the log; stopped (after writing what is queued) at shutdown.
+    log_writer: latticed_eventlog::Writer,
     cluster: Option<latticed_cluster::ClusterHandle<replication::ReplFrame>>,
     stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
@@ -88,6 +90,7 @@ impl RunningNode {
         for task in self.tasks {
             let _ = task.await;
         }
+        drop(self.log_writer);
         if let Err(err) = self.log.flush() {
             tracing::error!(%err, "final event log flush failed");
         }
@@ -125,12 +128,14 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let log_metrics =
         storage::LogMetrics::register(&registry).context("registering log metrics")?;
     let log = storage::open(&config.node.data_dir, &log_metrics)?;
+    let log_writer = log
+        .spawn_writer()
+        .context("starting the event log's writer thread")?;
     let node_id = NodeId(config.node.id);
     let local_sink = storage::LogSink {
         log: log.clone(),
         node: node_id,
         metrics: metrics.clone(),
-        log_metrics: log_metrics.clone(),
     };
     let cluster = match &config.cluster {
         Some(cluster_config) => {
@@ -318,6 +323,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         tenants,
         restores,
         log,
+        log_writer,
         cluster,
         stop,
         tasks,

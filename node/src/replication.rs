@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use latticed_actors::outbound::WakeBatch;
 use latticed_actors::tenant::{CoreSnapshot, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
@@ -21,6 +22,10 @@ use crate::split_timers::SplitTimers;
 
 /// Ops per catch-up frame.
 const CATCH_UP_BATCH: usize = 512;
+
+/// Most op frames applied in one run before local clients are woken (see
+/// [`Replicator::receive_queued_ops`]).
+const OPS_FRAMES_PER_BATCH: usize = 64;
 
 /// What nodes say to each other.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -200,13 +205,52 @@ impl Replicator {
                         after,
                         entries,
                     } => {
-                        for (peer, tenant) in self.receive(from, tenant, after, entries) {
+                        let resync = {
+                            let _wakes = WakeBatch::begin();
+                            let mut resync = self.receive(from, tenant, after, entries);
+                            if early.is_empty() {
+                                resync.extend(self.receive_queued_ops(&mut events, &mut early));
+                            }
+                            resync
+                        };
+                        for (peer, tenant) in resync {
                             self.send_vectors(peer, Some(&tenant)).await;
                         }
                     }
                 },
             }
         }
+    }
+
+    /// Apply the op frames already waiting behind the one just applied (at most
+    /// [`OPS_FRAMES_PER_BATCH`]), inside the caller's wake batch: each local client is then woken
+    /// once and writes the whole run with one system call, instead of once per op. The first
+    /// other event stops the run and is handled next, in order. Returns the resyncs needed.
+    fn receive_queued_ops(
+        &self,
+        events: &mut mpsc::Receiver<ClusterEvent<ReplFrame>>,
+        early: &mut VecDeque<ClusterEvent<ReplFrame>>,
+    ) -> Vec<(NodeId, TenantId)> {
+        let mut resync = Vec::new();
+        for _ in 1..OPS_FRAMES_PER_BATCH {
+            match events.try_recv() {
+                Ok(ClusterEvent::Frame {
+                    from,
+                    frame:
+                        ReplFrame::Ops {
+                            tenant,
+                            after,
+                            entries,
+                        },
+                }) => resync.extend(self.receive(from, tenant, after, entries)),
+                Ok(other) => {
+                    early.push_back(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        resync
     }
 
     /// Nodes other than this one whose users are in some tenant's state but that are not linked
@@ -363,17 +407,11 @@ impl Replicator {
                     }
                     self.metrics.ops_applied.inc();
                     tell_renamed_users(&mut core, &changes);
-                    if let Err(err) = self.log.append_entry(&entry) {
-                        tracing::error!(%err, "could not store a peer's op in the event log");
-                    }
+                    self.log.append_behind(entry);
                 }
                 // Already applied, through a snapshot or an earlier delivery: the log may still
                 // lack it (a snapshot's ops arrive afterwards), and must hold every op.
-                Foreign::Duplicate => {
-                    if let Err(err) = self.log.append_entry(&entry) {
-                        tracing::error!(%err, "could not store a peer's op in the event log");
-                    }
-                }
+                Foreign::Duplicate => self.log.append_behind(entry),
                 Foreign::Gap { .. } => gap = true,
             }
         }

@@ -135,7 +135,6 @@ fn tenant_over(log: &EventLog, config: &Config) -> Tenant {
         log: log.clone(),
         node: NodeId(config.node.id),
         metrics: metrics.clone(),
-        log_metrics: storage::LogMetrics::register(&Registry::new()).expect("log metrics"),
     };
     Tenant::new(
         Arc::new(tenant_config),

@@ -7,3 +7,4 @@ mod quarantine;
 mod records;
 mod replay;
 mod support;
+mod write_behind;
