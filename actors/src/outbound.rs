@@ -53,11 +53,18 @@ struct Queue {
     lines: VecDeque<Bytes>,
     /// Bytes in `lines`.
     bytes: usize,
-    closed: Option<CloseReason>,
-    /// The last line the writer sends before it shuts the socket (an `ERROR`), if any.
-    farewell: Option<Bytes>,
+    /// Set once the queue is closed. Boxed: every connection has a queue, only a closing one
+    /// needs this.
+    closed: Option<Box<Closing>>,
     /// The writer, parked until a line is queued or the queue is closed.
     waker: Option<Waker>,
+}
+
+/// Why and how a queue was closed.
+struct Closing {
+    reason: CloseReason,
+    /// The last line the writer sends before it shuts the socket (an `ERROR`), until taken.
+    farewell: Option<Bytes>,
 }
 
 struct Shared {
@@ -96,7 +103,6 @@ impl Outbound {
                 lines: VecDeque::new(),
                 bytes: 0,
                 closed: None,
-                farewell: None,
                 waker: None,
             }),
             closed: AtomicBool::new(false),
@@ -136,11 +142,13 @@ impl Outbound {
             if q.bytes + in_flight + line.len() > self.shared.limit {
                 q.lines.clear();
                 q.bytes = 0;
-                q.closed = Some(CloseReason::SendQExceeded);
+                q.closed = Some(Box::new(Closing {
+                    reason: CloseReason::SendQExceeded,
+                    farewell: Some(Bytes::from_static(
+                        b"ERROR :Closing link (SendQ exceeded)\r\n",
+                    )),
+                }));
                 self.shared.closed.store(true, Ordering::Release);
-                q.farewell = Some(Bytes::from_static(
-                    b"ERROR :Closing link (SendQ exceeded)\r\n",
-                ));
                 (Sent::Overflowed, q.waker.take())
             } else {
                 q.bytes += line.len();
@@ -162,9 +170,11 @@ impl Outbound {
             if q.closed.is_some() {
                 return;
             }
-            q.closed = Some(reason);
+            q.closed = Some(Box::new(Closing {
+                reason,
+                farewell: Some(Bytes::from(format!("ERROR :{error_text}\r\n"))),
+            }));
             self.shared.closed.store(true, Ordering::Release);
-            q.farewell = Some(Bytes::from(format!("ERROR :{error_text}\r\n")));
             q.waker.take()
         };
         if let Some(waker) = waker {
@@ -174,7 +184,8 @@ impl Outbound {
 
     /// Why the connection was closed, once it has been.
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.shared.queue.lock().closed.clone()
+        let q = self.shared.queue.lock();
+        q.closed.as_ref().map(|closing| closing.reason.clone())
     }
 
     /// Whether the connection has been closed (by overflow, KILL, or the connection itself).
@@ -260,9 +271,9 @@ impl WriterHandle {
             q.bytes = 0;
             return None;
         }
-        if q.closed.is_some() {
+        if let Some(closing) = q.closed.as_mut() {
             self.finished = true;
-            match q.farewell.take() {
+            match closing.farewell.take() {
                 Some(line) if !self.broken => self.writing.push_back(line),
                 _ => return Some(Poll::Ready(())),
             }
@@ -376,6 +387,15 @@ mod tests {
     use super::*;
     use std::task::Wake;
     use tokio::io::AsyncReadExt;
+
+    /// Every connection holds a queue for as long as it is connected: its shared part, with the
+    /// reference counts of its `Arc`, fits in 128 bytes (state only a closing connection needs
+    /// stays behind a box).
+    #[test]
+    fn a_queue_stays_small() {
+        let shared = std::mem::size_of::<Shared>() + 2 * std::mem::size_of::<usize>();
+        assert!(shared <= 128, "a queue takes {shared} bytes");
+    }
 
     #[tokio::test]
     async fn writes_in_order_and_closes_with_farewell() {

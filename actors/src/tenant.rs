@@ -119,8 +119,8 @@ pub struct LocalUser {
     pub out: Outbound,
     /// Capabilities enabled on the connection.
     pub caps: Caps,
-    /// Set once `OPER` succeeded.
-    pub oper: Option<OperPrivs>,
+    /// Set once `OPER` succeeded (boxed: every local user has the field, few are opers).
+    pub oper: Option<Box<OperPrivs>>,
     /// Unix seconds of registration (WHOIS 317).
     pub signon: u64,
     /// Last time the user sent a message (WHOIS idle).

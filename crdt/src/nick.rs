@@ -10,23 +10,76 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::Stamp;
 use crate::ids::Uid;
 
 /// Every nick claim one user made (UserArrive and NickChange ops), by stamp, so the current claim
 /// is the same whatever order they arrived in.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+///
+/// A vector sorted by stamp, allocated to fit: nearly every user makes one or two claims, and a
+/// map would allocate a node of eleven slots for each of them. It serializes as the map from
+/// stamp to claim it once was, so snapshots written before read the same.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct NickHistory {
-    claims: BTreeMap<Stamp, NickEntry>,
+    claims: Vec<(Stamp, NickEntry)>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 struct NickEntry {
-    nick: String,
-    folded: String,
+    nick: Box<str>,
+    /// The folded nick when it differs from `nick` (most nicks are written folded already).
+    folded: Option<Box<str>>,
     wall_ms: u64,
+}
+
+impl NickEntry {
+    fn new(nick: &str, folded: String, wall_ms: u64) -> NickEntry {
+        let folded = (folded != nick).then(|| folded.into_boxed_str());
+        NickEntry {
+            nick: nick.into(),
+            folded,
+            wall_ms,
+        }
+    }
+
+    fn folded(&self) -> &str {
+        self.folded.as_deref().unwrap_or(&self.nick)
+    }
+}
+
+/// The serialized form of one claim: both names, as when the history was a map.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "NickEntry")]
+struct NickEntryForm<N> {
+    nick: N,
+    folded: N,
+    wall_ms: u64,
+}
+
+impl Serialize for NickHistory {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.claims.iter().map(|(stamp, entry)| {
+            let form = NickEntryForm {
+                nick: &*entry.nick,
+                folded: entry.folded(),
+                wall_ms: entry.wall_ms,
+            };
+            (stamp, form)
+        }))
+    }
+}
+
+impl<'de> Deserialize<'de> for NickHistory {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<Stamp, NickEntryForm<String>>::deserialize(deserializer)?;
+        let claims = map
+            .into_iter()
+            .map(|(stamp, form)| (stamp, NickEntry::new(&form.nick, form.folded, form.wall_ms)))
+            .collect();
+        Ok(NickHistory { claims })
+    }
 }
 
 /// A user's current nick claim.
@@ -45,36 +98,72 @@ pub(crate) struct Claim<'a> {
 impl NickHistory {
     /// Record a claim made by the op stamped `stamp` (idempotent).
     pub fn record(&mut self, stamp: Stamp, nick: &str, folded: String, wall_ms: u64) {
-        self.claims.entry(stamp).or_insert_with(|| NickEntry {
-            nick: nick.to_owned(),
-            folded,
-            wall_ms,
-        });
+        if let Err(at) = self.claims.binary_search_by_key(&stamp, |(s, _)| *s) {
+            self.claims.reserve_exact(1);
+            self.claims
+                .insert(at, (stamp, NickEntry::new(nick, folded, wall_ms)));
+        }
     }
 
     /// The current claim: the latest nick, stamped by the first op of the latest run of claims
     /// of the same folded nick.
     pub fn current(&self) -> Option<Claim<'_>> {
-        let mut run = self.claims.iter().rev();
-        let (_, last) = run.clone().next()?;
-        let (stamp, start) = run
-            .by_ref()
-            .take_while(|(_, e)| e.folded == last.folded)
+        let (_, last) = self.claims.last()?;
+        let folded = last.folded();
+        let (stamp, start) = self
+            .claims
+            .iter()
+            .rev()
+            .take_while(|(_, e)| e.folded() == folded)
             .last()?;
         Some(Claim {
             nick: &last.nick,
-            folded: &last.folded,
+            folded,
             stamp: *stamp,
             wall_ms: start.wall_ms,
         })
     }
 }
 
+/// The users claiming one folded nick, ordered by claim stamp (the holder first). A vector
+/// allocated to fit, since a nick rarely has more than one claimant; it serializes as the set
+/// it once was, and reading one sorts it, so no input can break the order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Claimants(Vec<(Stamp, Uid)>);
+
+impl Claimants {
+    fn insert(&mut self, claim: (Stamp, Uid)) {
+        if let Err(at) = self.0.binary_search(&claim) {
+            self.0.reserve_exact(1);
+            self.0.insert(at, claim);
+        }
+    }
+
+    fn remove(&mut self, claim: &(Stamp, Uid)) {
+        if let Ok(at) = self.0.binary_search(claim) {
+            self.0.remove(at);
+        }
+    }
+}
+
+impl Serialize for Claimants {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Claimants {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let set = BTreeSet::<(Stamp, Uid)>::deserialize(deserializer)?;
+        Ok(Claimants(set.into_iter().collect()))
+    }
+}
+
 /// Live users' claims grouped by folded nick, for holder lookup and `uid_by_nick`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NickIndex {
-    groups: HashMap<String, BTreeSet<(Stamp, Uid)>>,
-    claim_of: HashMap<Uid, (String, Stamp)>,
+    groups: HashMap<Box<str>, Claimants>,
+    claim_of: HashMap<Uid, (Box<str>, Stamp)>,
     /// Folded display form of a losing uid -> the losing uids shown with it.
     losers: HashMap<String, BTreeSet<Uid>>,
     loser_key: HashMap<Uid, String>,
@@ -83,25 +172,36 @@ pub(crate) struct NickIndex {
 impl NickIndex {
     /// Set `uid`'s claim (`None`: not a live user). Returns the folded nicks whose groups changed.
     pub fn set_claim(&mut self, uid: Uid, claim: Option<(String, Stamp)>) -> Vec<String> {
-        if self.claim_of.get(&uid) == claim.as_ref() {
+        let unchanged = match (self.claim_of.get(&uid), &claim) {
+            (None, None) => true,
+            (Some((held, held_stamp)), Some((folded, stamp))) => {
+                **held == **folded && held_stamp == stamp
+            }
+            _ => false,
+        };
+        if unchanged {
             return Vec::new();
         }
         let mut dirty = Vec::new();
         if let Some((folded, stamp)) = self.claim_of.remove(&uid) {
             if let Some(group) = self.groups.get_mut(&folded) {
                 group.remove(&(stamp, uid));
-                if group.is_empty() {
+                if group.0.is_empty() {
                     self.groups.remove(&folded);
                 }
             }
-            dirty.push(folded);
+            dirty.push(folded.into_string());
         }
         if let Some((folded, stamp)) = claim {
-            self.groups
-                .entry(folded.clone())
-                .or_default()
-                .insert((stamp, uid));
-            self.claim_of.insert(uid, (folded.clone(), stamp));
+            let key: Box<str> = folded.as_str().into();
+            match self.groups.get_mut(&key) {
+                Some(group) => group.insert((stamp, uid)),
+                None => {
+                    self.groups
+                        .insert(key.clone(), Claimants(vec![(stamp, uid)]));
+                }
+            }
+            self.claim_of.insert(uid, (key, stamp));
             if !dirty.contains(&folded) {
                 dirty.push(folded);
             }
@@ -114,7 +214,7 @@ impl NickIndex {
         self.groups
             .get(folded)
             .into_iter()
-            .flat_map(|g| g.iter().map(|(_, uid)| *uid))
+            .flat_map(|g| g.0.iter().map(|(_, uid)| *uid))
     }
 
     /// Whether `uid` holds the nick it claims.
@@ -192,6 +292,99 @@ mod tests {
         // A late claim in between splits the run.
         h.record(stamp(5), "carol", "carol".into(), 50);
         assert_eq!(h.current().map(|c| c.stamp), Some(stamp(6)));
+    }
+
+    /// The form [`NickHistory`] and [`NickIndex`] had when they were built of maps and sets
+    /// (snapshots are bincode): snapshots written then must read the same, and new ones be
+    /// written the same way.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct OldEntry {
+        nick: String,
+        folded: String,
+        wall_ms: u64,
+    }
+
+    /// [`NickIndex`] as it was, with the claimant sets as `C`.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct OldIndex<C> {
+        groups: HashMap<String, C>,
+        claim_of: HashMap<Uid, (String, Stamp)>,
+        losers: HashMap<String, BTreeSet<Uid>>,
+        loser_key: HashMap<Uid, String>,
+    }
+
+    fn old_history() -> BTreeMap<Stamp, OldEntry> {
+        [(7, "Bob", "bob"), (3, "alice", "alice")]
+            .into_iter()
+            .map(|(counter, nick, folded)| {
+                let entry = OldEntry {
+                    nick: nick.into(),
+                    folded: folded.into(),
+                    wall_ms: counter * 10,
+                };
+                (stamp(counter), entry)
+            })
+            .collect()
+    }
+
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("encodes")
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+        let (value, used) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard()).expect("decodes");
+        assert_eq!(used, bytes.len());
+        value
+    }
+
+    #[test]
+    fn history_keeps_its_serialized_form() {
+        let old = encode(&old_history());
+        let read: NickHistory = decode(&old);
+        let claim = read
+            .current()
+            .map(|c| (c.nick, c.folded, c.stamp, c.wall_ms));
+        assert_eq!(claim, Some(("Bob", "bob", stamp(7), 70)));
+        let mut built = NickHistory::default();
+        built.record(stamp(7), "Bob", "bob".into(), 70);
+        built.record(stamp(3), "alice", "alice".into(), 30);
+        assert_eq!(encode(&built), old);
+    }
+
+    #[test]
+    fn index_keeps_its_serialized_form_and_sorts_what_it_reads() {
+        let mut index = NickIndex::default();
+        index.set_claim(uid(2), Some(("nick".into(), stamp(9))));
+        index.set_claim(uid(1), Some(("nick".into(), stamp(3))));
+        index.set_loser(uid(2), Some("001000002".into()));
+        let old = OldIndex::<BTreeSet<(Stamp, Uid)>> {
+            groups: [(
+                "nick".into(),
+                [(stamp(9), uid(2)), (stamp(3), uid(1))].into(),
+            )]
+            .into(),
+            claim_of: [
+                (uid(1), ("nick".into(), stamp(3))),
+                (uid(2), ("nick".into(), stamp(9))),
+            ]
+            .into(),
+            losers: [("001000002".into(), [uid(2)].into())].into(),
+            loser_key: [(uid(2), "001000002".into())].into(),
+        };
+        assert_eq!(decode::<OldIndex<_>>(&encode(&index)), old);
+        let read: NickIndex = decode(&encode(&old));
+        assert_eq!(read.group("nick").collect::<Vec<_>>(), vec![uid(1), uid(2)]);
+        assert_eq!(read.lookup("001000002"), Some(uid(2)));
+        // Claimants written out of order still read sorted: the lowest stamp holds the nick.
+        let unsorted = OldIndex::<Vec<(Stamp, Uid)>> {
+            groups: [("nick".into(), vec![(stamp(9), uid(2)), (stamp(3), uid(1))])].into(),
+            claim_of: HashMap::new(),
+            losers: HashMap::new(),
+            loser_key: HashMap::new(),
+        };
+        let read: NickIndex = decode(&encode(&unsorted));
+        assert_eq!(read.group("nick").collect::<Vec<_>>(), vec![uid(1), uid(2)]);
     }
 
     #[test]

@@ -47,7 +47,8 @@ pub(crate) enum UserRec {
     Departed,
 }
 
-/// The record of a user that has not departed.
+/// The record of a user that has not departed. Its text is boxed (`Box<str>`, two words, not
+/// three): every live user of the network has one. Serialized as strings, like `String`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LiveUser {
     /// From the UserArrive op, once it arrived.
@@ -55,10 +56,10 @@ pub(crate) struct LiveUser {
     /// Every nick claim seen.
     pub nicks: NickHistory,
     /// Username and host, written together.
-    pub ident: LwwRegister<(String, String)>,
-    pub realname: LwwRegister<String>,
-    pub account: LwwRegister<Option<String>>,
-    pub away: LwwRegister<Option<String>>,
+    pub ident: LwwRegister<(Box<str>, Box<str>)>,
+    pub realname: LwwRegister<Box<str>>,
+    pub account: LwwRegister<Option<Box<str>>>,
+    pub away: LwwRegister<Option<Box<str>>>,
     pub modes: BTreeMap<char, LwwRegister<bool>>,
     /// Folded names of channels holding any entry (membership or prefix) for this uid.
     pub channels: BTreeSet<String>,
@@ -69,7 +70,7 @@ pub(crate) struct LiveUser {
 pub(crate) struct Arrival {
     /// Stamp of the arrive op (the lowest, should a uid arrive twice).
     pub stamp: Stamp,
-    pub ip: String,
+    pub ip: Box<str>,
     pub wall_ms: u64,
 }
 
@@ -79,17 +80,17 @@ impl LiveUser {
     pub fn view(&self, uid: Uid) -> Option<UserView> {
         let arrival = self.arrival.as_ref()?;
         let claim = self.nicks.current()?;
-        let (user, host) = self.ident.get().clone();
+        let (user, host) = self.ident.get();
         Some(UserView {
             uid,
             nick: claim.nick.to_owned(),
             claimed_nick: claim.nick.to_owned(),
-            user,
-            host,
-            realname: self.realname.get().clone(),
-            ip: arrival.ip.clone(),
-            account: self.account.get().clone(),
-            away: self.away.get().clone(),
+            user: user.to_string(),
+            host: host.to_string(),
+            realname: self.realname.get().to_string(),
+            ip: arrival.ip.to_string(),
+            account: self.account.get().as_deref().map(str::to_owned),
+            away: self.away.get().as_deref().map(str::to_owned),
             modes: self
                 .modes
                 .iter()

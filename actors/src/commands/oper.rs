@@ -61,7 +61,7 @@ pub fn oper(ctx: &mut Ctx<'_>, msg: &Message) {
             || block.privileges.contains(&OperPrivilege::SeeSecret),
     };
     if let Some(local) = ctx.core.local.get_mut(&me) {
-        local.oper = Some(privs);
+        local.oper = Some(Box::new(privs));
     }
     if let Some(change) = set_user_mode(ctx, me, 'o', true) {
         let nick = ctx.nick();
@@ -77,7 +77,7 @@ fn privs(ctx: &Ctx<'_>) -> Option<OperPrivs> {
     ctx.conn
         .uid
         .and_then(|u| ctx.core.local.get(&u))
-        .and_then(|l| l.oper.clone())
+        .and_then(|l| l.oper.as_deref().cloned())
 }
 
 fn no_privileges(ctx: &mut Ctx<'_>) {

@@ -170,7 +170,7 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
         .chars()
         .take(ctx.config.limits.realname_len)
         .collect();
-    ctx.conn.user = Some((username, realname));
+    ctx.conn.user = Some(Box::new((username, realname)));
     try_register(ctx);
 }
 
@@ -204,11 +204,13 @@ pub fn try_register(ctx: &mut Ctx<'_>) {
     if ctx.conn.uid.is_some() || ctx.conn.cap_negotiating {
         return;
     }
-    let (Some(nick), Some((user, realname))) = (ctx.conn.nick.clone(), ctx.conn.user.clone())
-    else {
+    let Some((nick, (user, realname))) = ctx.conn.take_registration() else {
         return;
     };
     if ctx.core.state.uid_by_nick(&nick).is_some() {
+        // USER stands; the nick must be given again. The error is addressed to it.
+        ctx.conn.user = Some(Box::new((user, realname)));
+        ctx.conn.nick = Some(nick.clone());
         ctx.numeric(
             numeric::ERR_NICKNAMEINUSE,
             [nick.as_str(), "Nickname is already in use"],
@@ -237,7 +239,7 @@ pub fn try_register(ctx: &mut Ctx<'_>) {
             uid,
             nick,
             user,
-            host: ctx.conn.host.clone(),
+            host: ctx.conn.host(),
             realname,
             ip: ctx.conn.ip.to_string(),
             account: None,

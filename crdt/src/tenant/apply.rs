@@ -111,14 +111,15 @@ impl TenantState {
                 if rec.arrival.as_ref().is_none_or(|a| stamp < a.stamp) {
                     rec.arrival = Some(Arrival {
                         stamp,
-                        ip: ip.clone(),
+                        ip: ip.as_str().into(),
                         wall_ms: op.wall_ms,
                     });
                 }
                 rec.nicks.record(stamp, nick, cm.fold(nick), op.wall_ms);
-                rec.ident.set((user.clone(), host.clone()), stamp);
-                rec.realname.set(realname.clone(), stamp);
-                rec.account.set(account.clone(), stamp);
+                rec.ident
+                    .set((user.as_str().into(), host.as_str().into()), stamp);
+                rec.realname.set(realname.as_str().into(), stamp);
+                rec.account.set(account.as_deref().map(Box::from), stamp);
                 for mode in modes.chars() {
                     rec.modes.entry(mode).or_default().set(true, stamp);
                 }
@@ -147,25 +148,26 @@ impl TenantState {
             }
             OpBody::SetAway { uid, away } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.away.set(away.clone(), stamp);
+                    rec.away.set(away.as_deref().map(Box::from), stamp);
                     t.users.insert(*uid);
                 }
             }
             OpBody::SetRealname { uid, realname } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.realname.set(realname.clone(), stamp);
+                    rec.realname.set(realname.as_str().into(), stamp);
                     t.users.insert(*uid);
                 }
             }
             OpBody::SetHost { uid, user, host } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.ident.set((user.clone(), host.clone()), stamp);
+                    rec.ident
+                        .set((user.as_str().into(), host.as_str().into()), stamp);
                     t.users.insert(*uid);
                 }
             }
             OpBody::SetAccount { uid, account } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.account.set(account.clone(), stamp);
+                    rec.account.set(account.as_deref().map(Box::from), stamp);
                     t.users.insert(*uid);
                 }
             }

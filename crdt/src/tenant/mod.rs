@@ -35,7 +35,9 @@ pub struct TenantState {
     users: HashMap<Uid, UserRec>,
     /// Records by folded channel name.
     channels: HashMap<String, ChannelRec>,
-    user_views: BTreeMap<Uid, UserView>,
+    /// Views of live users. Boxed: a view is large, and a map node holds eleven of them
+    /// whether used or not.
+    user_views: BTreeMap<Uid, Box<UserView>>,
     /// Views of visible channels by folded name.
     channel_views: BTreeMap<String, ChannelView>,
     /// Folded names of the channels each visible user is visibly in.
@@ -70,12 +72,12 @@ impl TenantState {
 
     /// A live (arrived, not departed) user.
     pub fn user(&self, uid: Uid) -> Option<&UserView> {
-        self.user_views.get(&uid)
+        self.user_views.get(&uid).map(|view| &**view)
     }
 
     /// Every live user, by uid.
     pub fn users(&self) -> impl Iterator<Item = &UserView> {
-        self.user_views.values()
+        self.user_views.values().map(|view| &**view)
     }
 
     /// Number of live users.
@@ -146,7 +148,7 @@ impl TenantState {
     pub fn snapshot(&self) -> TenantSnapshot {
         TenantSnapshot::new(
             self.tenant.clone(),
-            self.user_views.values(),
+            self.user_views.values().map(|view| &**view),
             self.channel_views.values(),
         )
     }

@@ -24,7 +24,7 @@ impl TenantState {
         for (uid, (_, after)) in diffs {
             match after {
                 Some(view) => {
-                    self.user_views.insert(uid, view);
+                    self.user_views.insert(uid, Box::new(view));
                 }
                 None => {
                     self.user_views.remove(&uid);
@@ -42,7 +42,7 @@ impl TenantState {
         let mut diffs = BTreeMap::new();
         let mut groups = BTreeSet::new();
         for &uid in &touched.users {
-            let before = self.user_views.get(&uid).cloned();
+            let before = self.user(uid).cloned();
             let (after, claim) = match self.users.get(&uid) {
                 Some(UserRec::Live(rec)) => (rec.view(uid), rec.indexed_claim()),
                 _ => (None, None),
@@ -65,7 +65,7 @@ impl TenantState {
         for folded in &groups {
             for uid in self.nicks.group(folded) {
                 diffs.entry(uid).or_insert_with(|| {
-                    let view = self.user_views.get(&uid).cloned();
+                    let view = self.user(uid).cloned();
                     (view.clone(), view)
                 });
             }
