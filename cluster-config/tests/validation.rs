@@ -479,6 +479,17 @@ fn flush_interval_must_be_in_range() {
 }
 
 #[test]
+fn worker_threads_must_be_in_range() {
+    let mut config = Config::default();
+    config.node.worker_threads = 0;
+    assert_rejected(&config, "node.worker_threads", "between 1 and 256");
+    config.node.worker_threads = 257;
+    assert_rejected(&config, "node.worker_threads", "between 1 and 256");
+    config.node.worker_threads = 256;
+    assert_eq!(config.validate(Path::new(ORIGIN)), Ok(()));
+}
+
+#[test]
 fn snapshot_interval_must_be_in_range() {
     let mut config = Config::default();
     config.node.snapshot_every_ops = 9;

@@ -11,6 +11,7 @@ mod listener;
 mod rehash;
 pub mod replication;
 mod retention;
+pub mod runtime;
 pub mod snapshots;
 mod split_timers;
 pub mod storage;

@@ -205,7 +205,12 @@ fn run(path: Option<PathBuf>, join: Option<std::net::SocketAddr>) -> Result<()> 
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let runtime = latticed::runtime::build(&config.node).with_context(|| {
+        format!(
+            "starting the async runtime with {} worker thread(s)",
+            config.node.worker_threads
+        )
+    })?;
     runtime.block_on(async move {
         let options = latticed::StartOptions {
             config_path: path,

@@ -109,6 +109,7 @@ impl Checker<'_> {
             config.node.snapshot_every_ops,
             10..=100_000_000,
         )?;
+        self.range("node.worker_threads", config.node.worker_threads, 1..=256)?;
         self.at("node.name", text::server_name(&config.node.name))?;
         self.at(
             "node.description",
