@@ -111,6 +111,12 @@ impl EventLog {
         backlog.work.notify_one();
     }
 
+    /// Entries handed to the writer thread and not written yet: a backlog that stays high means
+    /// the storage engine is what limits how fast this node commits.
+    pub fn writer_backlog(&self) -> usize {
+        self.inner.backlog.state.lock().queue.len()
+    }
+
     /// Waits until every entry handed to [`EventLog::append_behind`] before this call has been
     /// written. Every read of the log calls it first, so reads always see earlier appends.
     pub(crate) fn settle(&self) {

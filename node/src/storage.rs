@@ -22,6 +22,7 @@ pub struct LogMetrics {
     size_bytes: IntGauge,
     appends: IntCounter,
     append_errors: IntCounter,
+    writer_backlog: IntGauge,
     flush_seconds: Histogram,
     quarantines: IntCounter,
     snapshot_age: GaugeVec,
@@ -39,6 +40,11 @@ impl LogMetrics {
             append_errors: IntCounter::new(
                 "latticed_log_append_errors_total",
                 "Ops the event log failed to store (each is logged)",
+            )?,
+            writer_backlog: IntGauge::new(
+                "latticed_log_writer_backlog",
+                "Ops handed to the event log's writer thread and not yet written (sampled before \
+                 each flush); high and rising: the disk limits how fast the node commits",
             )?,
             flush_seconds: Histogram::with_opts(
                 HistogramOpts::new(
@@ -64,6 +70,7 @@ impl LogMetrics {
         registry.register(Box::new(m.size_bytes.clone()))?;
         registry.register(Box::new(m.appends.clone()))?;
         registry.register(Box::new(m.append_errors.clone()))?;
+        registry.register(Box::new(m.writer_backlog.clone()))?;
         registry.register(Box::new(m.flush_seconds.clone()))?;
         registry.register(Box::new(m.quarantines.clone()))?;
         registry.register(Box::new(m.snapshot_age.clone()))?;
@@ -146,6 +153,7 @@ pub async fn flush_loop(
         let log2 = log.clone();
         let metrics2 = metrics.clone();
         let flushed = tokio::task::spawn_blocking(move || {
+            metrics2.writer_backlog.set(log2.writer_backlog() as i64);
             let started = Instant::now();
             let result = log2.flush();
             metrics2

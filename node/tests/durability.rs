@@ -247,6 +247,13 @@ async fn kill_9_under_write_load_keeps_everything_acknowledged_before_the_last_f
     let names = alice.join("#durable").await;
     let names: Vec<&str> = names.iter().map(|n| bare_nick(n)).collect();
     assert_eq!(names, ["alice"], "sessions of the killed process ended");
+    node.wait_for_flush();
+    assert!(
+        node.metric("latticed_log_appends_total") >= 2.0,
+        "alice's arrival and join were written by the log's writer thread"
+    );
+    assert_eq!(node.metric("latticed_log_append_errors_total"), 0.0);
+    assert_eq!(node.metric("latticed_log_writer_backlog"), 0.0);
 
     let history = whole_history(&mut alice, "#durable").await;
     let mut seen = BTreeMap::new();
