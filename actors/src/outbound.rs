@@ -429,6 +429,16 @@ mod tests {
         writes: usize,
     }
 
+    impl Trickle {
+        fn new(step: usize) -> Trickle {
+            Trickle {
+                got: Vec::new(),
+                step,
+                writes: 0,
+            }
+        }
+    }
+
     impl AsyncWrite for Trickle {
         fn poll_write(
             mut self: Pin<&mut Self>,
@@ -480,17 +490,19 @@ mod tests {
         }
     }
 
+    /// A waker that counts how often it was woken.
+    fn counting_waker() -> (Arc<CountWakes>, Waker) {
+        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        (counter, waker)
+    }
+
     #[test]
     fn partial_vectored_writes_resume_mid_line_and_count_in_flight_bytes() {
         let (out, mut writer) = Outbound::new(100);
-        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
+        let (counter, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut socket = Trickle {
-            got: Vec::new(),
-            step: 4,
-            writes: 0,
-        };
+        let mut socket = Trickle::new(4);
         assert!(writer
             .poll_write(&mut cx, Pin::new(&mut socket))
             .is_pending());
@@ -513,7 +525,7 @@ mod tests {
     #[test]
     fn bytes_being_written_count_against_the_limit() {
         let (out, mut writer) = Outbound::new(10);
-        let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
+        let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         /// A socket that is always full.
         struct Full;
@@ -545,14 +557,9 @@ mod tests {
     #[test]
     fn a_batch_wakes_each_writer_once_when_it_ends() {
         let (out, mut writer) = Outbound::new(100);
-        let counter = Arc::new(CountWakes(AtomicUsize::new(0)));
-        let waker = Waker::from(counter.clone());
+        let (counter, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
-        let mut socket = Trickle {
-            got: Vec::new(),
-            step: 100,
-            writes: 0,
-        };
+        let mut socket = Trickle::new(100);
         assert!(writer
             .poll_write(&mut cx, Pin::new(&mut socket))
             .is_pending());
@@ -579,7 +586,7 @@ mod tests {
     #[test]
     fn after_a_failed_write_output_is_discarded_until_closed() {
         let (out, mut writer) = Outbound::new(100);
-        let waker = Waker::from(Arc::new(CountWakes(AtomicUsize::new(0))));
+        let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         /// A socket whose peer is gone.
         struct Gone;
