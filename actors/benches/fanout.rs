@@ -244,10 +244,10 @@ impl Network {
         }
     }
 
-    /// The body of the `n`-th message, as the PRIVMSG handler builds it.
-    fn message(&self, n: u64) -> OpBody {
+    /// The body of a message, as the PRIVMSG handler builds it.
+    fn message(&self) -> OpBody {
         OpBody::Message {
-            msgid: MsgId(u128::from(n)),
+            msgid: MsgId(uuid::Uuid::now_v7().as_u128()),
             from: self.sender,
             source: self.sender_mask.clone(),
             target: MessageTarget::Channel(CHANNEL.into()),
@@ -258,9 +258,9 @@ impl Network {
     }
 
     /// One message to the channel, as the sender's PRIVMSG handler commits it.
-    fn send(&self, n: u64, outbox: &mut Outbox) {
+    fn send(&self, outbox: &mut Outbox) {
         outbox.lines.clear();
-        let body = self.message(n);
+        let body = self.message();
         let mut core = self.tenant.lock();
         black_box(core.commit(body, outbox));
     }
@@ -293,7 +293,7 @@ fn fanout(c: &mut Criterion) {
 
         let ops_before = network.sink.ops.load(Ordering::Relaxed);
         let written_before = network.written.load(Ordering::Relaxed);
-        network.send(0, &mut outbox);
+        network.send(&mut outbox);
         assert_eq!(outbox.lines.len(), 1, "the sender gets its echo");
         assert_eq!(network.sink.ops.load(Ordering::Relaxed), ops_before + 1);
         // Every other member is written the line, which holds at least the text.
@@ -307,7 +307,7 @@ fn fanout(c: &mut Criterion) {
                 for _ in 0..iters {
                     n += 1;
                     let start = Instant::now();
-                    network.send(n, &mut outbox);
+                    network.send(&mut outbox);
                     timed += start.elapsed();
                     network.hold_back(n);
                 }

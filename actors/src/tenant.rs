@@ -270,12 +270,20 @@ impl Core {
 
     /// Create, apply and record an op, returning what became visibly different. Callers that render
     /// the changes themselves (MODE groups several into one line) use this; others use [`Core::commit`].
+    /// The op's wall time is now, except for a message, whose time is the one its msgid (a UUIDv7
+    /// minted by the sender's handler) carries.
     pub fn commit_quiet(&mut self, body: OpBody) -> (Op, Vec<Change>) {
         let stamp = self.clock.tick();
         if let Some(ceiling) = self.clock.take_ceiling_to_persist() {
             self.sink.persist_clock_ceiling(ceiling);
         }
         self.next_seq += 1;
+        // A message's time is the one its msgid carries (minted just before), so the event
+        // log finds its place in history from the msgid alone.
+        let wall_ms = match &body {
+            OpBody::Message { msgid, .. } => msgid.time_ms(),
+            _ => unix_now_ms(),
+        };
         let op = Op {
             tenant: self.state.tenant().clone(),
             id: OpId {
@@ -283,7 +291,7 @@ impl Core {
                 seq: self.next_seq,
             },
             stamp,
-            wall_ms: unix_now_ms(),
+            wall_ms,
             body,
         };
         self.remember_departing_identity(&op);

@@ -81,6 +81,16 @@ pub struct OpId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MsgId(pub u128);
 
+impl MsgId {
+    /// The Unix time in milliseconds a UUIDv7 carries in its top 48 bits. A node makes this the
+    /// wall time of the message's op, so the event log can find a message's place in history
+    /// from its msgid and target alone, without a msgid index. Ids that are not UUIDv7s give
+    /// whatever their top bits say; readers must check the op they find.
+    pub fn time_ms(self) -> u64 {
+        (self.0 >> 80) as u64
+    }
+}
+
 impl fmt::Display for MsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:032x}", self.0)
@@ -121,6 +131,14 @@ mod tests {
     fn msgid_display_is_32_lowercase_hex_digits() {
         assert_eq!(MsgId(0xAB).to_string(), format!("{}ab", "0".repeat(30)));
         assert_eq!(MsgId(u128::MAX).to_string(), "f".repeat(32));
+    }
+
+    #[test]
+    fn msgid_time_is_the_uuid_v7_timestamp() {
+        let v7 = 0x0190_6f2c_8a31_7abc_8def_0123_4567_89abu128;
+        assert_eq!(MsgId(v7).time_ms(), 0x0190_6f2c_8a31);
+        assert_eq!(MsgId(0xAB).time_ms(), 0);
+        assert_eq!(MsgId(u128::MAX).time_ms(), (1 << 48) - 1);
     }
 
     #[test]

@@ -63,6 +63,7 @@ impl Workload {
             n: (n / u64::from(ORIGINS)) % USERS_PER_ORIGIN,
         };
         let channel = format!("#chan{}", (n * 7) % CHANNELS);
+        let wall_ms = 1_700_000_000_000 + n;
         let body = match n % 10 {
             0 => OpBody::UserArrive {
                 uid: user,
@@ -82,7 +83,8 @@ impl Workload {
                 by: user,
             },
             _ => OpBody::Message {
-                msgid: MsgId(u128::from(n)),
+                // As a node mints them: a UUIDv7 carrying the message's wall time.
+                msgid: MsgId((u128::from(wall_ms) << 80) | u128::from(n)),
                 from: user,
                 source: "bench!b@h".to_owned(),
                 target: MessageTarget::Channel(channel),
@@ -98,7 +100,7 @@ impl Workload {
                 seq: self.seqs[o],
             },
             stamp: self.clocks[o].tick(),
-            wall_ms: 1_700_000_000_000 + n,
+            wall_ms,
             body,
         }
     }

@@ -3,7 +3,9 @@
 //! Index entries are written before the op record and the record is written last with an
 //! insert-if-absent, so after a crash an op is never on disk without its indexes (a crash can
 //! only leave index entries whose op is missing; readers skip them and the op's next arrival
-//! rewrites them identically).
+//! rewrites them identically). An op already held is recognised from the log's in-memory
+//! progress, without a read; one the progress misses is caught by the insert-if-absent, after
+//! rewriting identical index entries.
 
 use latticed_crdt::{MessageTarget, Op, OpBody, TenantId, Uid};
 
@@ -46,11 +48,7 @@ impl EventLog {
             });
         }
         let key = keys::op_key(tenant, id)?;
-        if self
-            .store()
-            .contains(Space::Ops, &key)
-            .map_err(LogError::storage("checking for a duplicate op"))?
-        {
+        if self.holds(tenant, id) {
             self.count_append(false);
             return Ok(false);
         }
@@ -100,15 +98,19 @@ impl EventLog {
         store
             .insert(Space::History, &position, &keys::op_id_value(op.id))
             .map_err(LogError::storage("writing the history index"))?;
-        let mut msgid_value = op.wall_ms.to_be_bytes().to_vec();
-        msgid_value.extend_from_slice(&keys::op_id_value(op.id));
-        store
-            .insert(
-                Space::MsgIds,
-                &keys::msgid_key(tenant, *msgid)?,
-                &msgid_value,
-            )
-            .map_err(LogError::storage("writing the msgid index"))?;
+        if msgid.time_ms() != op.wall_ms {
+            // Only a msgid that does not carry its message's time needs the msgid index; the
+            // others are found at their history position (see `EventLog::message_time`).
+            let mut msgid_value = op.wall_ms.to_be_bytes().to_vec();
+            msgid_value.extend_from_slice(&keys::op_id_value(op.id));
+            store
+                .insert(
+                    Space::MsgIds,
+                    &keys::msgid_key(tenant, *msgid)?,
+                    &msgid_value,
+                )
+                .map_err(LogError::storage("writing the msgid index"))?;
+        }
         if let MessageTarget::User(to) = target {
             for (user, peer) in [(*from, *to), (*to, *from)] {
                 store

@@ -12,11 +12,12 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use latticed_crdt::{MessageTarget, MsgId, Op, OpBody, TenantId, Uid};
+use latticed_crdt::{MessageTarget, MsgId, Op, OpBody, OpId, TenantId, Uid};
 use latticed_proto::CaseMapping;
 
 use crate::entry::Entry;
 use crate::error::LogError;
+use crate::events::EventFilter;
 use crate::keys::{self, KeyBuf, KeyReader, POSITION_LEN};
 use crate::log::EventLog;
 use crate::storage::{scan_prefix, Space};
@@ -130,12 +131,12 @@ impl<'a> Query<'a> {
                 after: keys::with_position(&self.prefix, t, MsgId(u128::MAX)),
             }),
             Anchor::MsgId(msgid) => {
-                let wall = self.log.message_time(self.tenant, msgid)?.ok_or_else(|| {
-                    LogError::UnknownMsgId {
+                let wall = self
+                    .message_time(msgid)?
+                    .ok_or_else(|| LogError::UnknownMsgId {
                         tenant: self.tenant.clone(),
                         msgid,
-                    }
-                })?;
+                    })?;
                 let key = keys::with_position(&self.prefix, wall, msgid);
                 Ok(Resolved {
                     point: (wall, msgid.0),
@@ -144,6 +145,26 @@ impl<'a> Query<'a> {
                 })
             }
         }
+    }
+
+    /// The wall time of this target's message `msgid`: the time the msgid carries if the message
+    /// is at that position of the history, or else what the msgid index says (messages whose
+    /// msgid does not carry their time, e.g. from logs written before messages took their
+    /// msgid's time).
+    fn message_time(&self, msgid: MsgId) -> Result<Option<u64>, LogError> {
+        let carried = msgid.time_ms();
+        let position = keys::with_position(&self.prefix, carried, msgid);
+        if self
+            .log
+            .store()
+            .contains(Space::History, &position)
+            .map_err(LogError::storage("reading history"))?
+        {
+            return Ok(Some(carried));
+        }
+        self.log
+            .indexed_message(self.tenant, msgid)?
+            .map_or(Ok(None), |(wall, _)| Ok(Some(wall)))
     }
 
     /// Up to `limit` messages of this target within the bounds, walking forward or backward
@@ -362,6 +383,29 @@ impl EventLog {
     /// The message with this msgid, if held (and not pruned).
     pub fn message(&self, tenant: &TenantId, msgid: MsgId) -> Result<Option<Op>, LogError> {
         self.settle();
+        if let Some((_, id)) = self.indexed_message(tenant, msgid)? {
+            return Ok(self.get(tenant, id)?.and_then(Entry::into_op));
+        }
+        let carried = msgid.time_ms();
+        let same_time = self.ops_in_time_range(
+            tenant,
+            carried,
+            carried,
+            &EventFilter::default(),
+            usize::MAX,
+        )?;
+        Ok(same_time
+            .into_iter()
+            .find(|op| matches!(&op.body, OpBody::Message { msgid: found, .. } if *found == msgid)))
+    }
+
+    /// What the msgid index holds for `msgid`: its message's wall time and op id. Only
+    /// messages whose msgid does not carry their wall time are in it.
+    fn indexed_message(
+        &self,
+        tenant: &TenantId,
+        msgid: MsgId,
+    ) -> Result<Option<(u64, OpId)>, LogError> {
         let Some(value) = self
             .store()
             .get(Space::MsgIds, &keys::msgid_key(tenant, msgid)?)
@@ -369,19 +413,9 @@ impl EventLog {
         else {
             return Ok(None);
         };
+        let wall = crate::meta::parse_u64(value.get(..8).unwrap_or_default())?;
         let id = keys::parse_op_id_value(value.get(8..).unwrap_or_default())?;
-        Ok(self.get(tenant, id)?.and_then(Entry::into_op))
-    }
-
-    fn message_time(&self, tenant: &TenantId, msgid: MsgId) -> Result<Option<u64>, LogError> {
-        match self
-            .store()
-            .get(Space::MsgIds, &keys::msgid_key(tenant, msgid)?)
-            .map_err(LogError::storage("reading the msgid index"))?
-        {
-            Some(value) => crate::meta::parse_u64(value.get(..8).unwrap_or_default()).map(Some),
-            None => Ok(None),
-        }
+        Ok(Some((wall, id)))
     }
 }
 

@@ -156,6 +156,18 @@ impl EventLog {
         self.inner.store.as_ref()
     }
 
+    /// Whether the op's record is known to be held: everything noted by [`EventLog::note_held`]
+    /// since the log was opened, and what opening found.
+    pub(crate) fn holds(&self, tenant: &TenantId, id: OpId) -> bool {
+        self.inner
+            .progress
+            .lock()
+            .tenants
+            .get(tenant)
+            .and_then(|origins| origins.get(&id.origin))
+            .is_some_and(|p| p.holds(id.seq))
+    }
+
     /// Notes that an op is now held (called after its record is written).
     pub(crate) fn note_held(&self, tenant: &TenantId, id: OpId) {
         let mut progress = self.inner.progress.lock();

@@ -20,6 +20,11 @@ pub(crate) struct OriginProgress {
 }
 
 impl OriginProgress {
+    /// Whether `seq` is held.
+    pub fn holds(&self, seq: u64) -> bool {
+        seq <= self.contiguous || self.ahead.contains(&seq)
+    }
+
     /// Notes that `seq` is now held; returns whether `contiguous` moved.
     pub fn hold(&mut self, seq: u64) -> bool {
         if seq <= self.contiguous {
@@ -55,6 +60,16 @@ mod tests {
         assert!(p.hold(4));
         assert_eq!(p.contiguous, 5);
         assert!(p.ahead.is_empty());
+    }
+
+    #[test]
+    fn holds_what_was_noted_and_nothing_else() {
+        let mut p = OriginProgress::default();
+        for seq in [1, 2, 5] {
+            p.hold(seq);
+        }
+        let held: Vec<u64> = (1..8).filter(|&s| p.holds(s)).collect();
+        assert_eq!(held, [1, 2, 5]);
     }
 
     #[test]

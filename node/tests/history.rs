@@ -64,6 +64,12 @@ async fn say(from: &mut Client, to: &mut Client, command: &str, target: &str, te
         .tag("time")
         .unwrap_or_else(|| panic!("delivered without time: {got}"));
     assert!(is_server_time(time), "{got}");
+    let carried = u64::from_str_radix(msgid.get(..12).unwrap_or_default(), 16);
+    assert_eq!(
+        carried,
+        Ok(parse_server_time(time)),
+        "the msgid (a UUIDv7) carries the message's time: {got}"
+    );
     tokio::time::sleep(Duration::from_millis(2)).await;
     Live {
         command: command.to_owned(),

@@ -334,3 +334,68 @@ fn pruning_removes_old_messages_only_and_keeps_seqs_contiguous() {
         ["new"]
     );
 }
+
+/// A msgid carrying `wall_ms` in its top 48 bits, as a node mints them (a UUIDv7).
+fn timed_msgid(wall_ms: u64, n: u128) -> u128 {
+    (u128::from(wall_ms) << 80) | n
+}
+
+#[test]
+fn msgids_carrying_their_time_are_found_like_indexed_ones() {
+    let (_dir, log) = fresh();
+    let t = tenant();
+    let (alice, bob) = (uid(1, 1), uid(2, 1));
+    let mut a = Origin::new(1);
+    let timed = |wall, n| MsgId(timed_msgid(wall, n));
+    let ops = vec![
+        a.say(10, alice, "#c", timed_msgid(10, 1), "timed 1"),
+        a.say(20, alice, "#c", 7, "legacy"),
+        a.say(30, alice, "#c", timed_msgid(30, 2), "timed 2"),
+        // Claims a time that is not its message's: found through the msgid index.
+        a.say(40, alice, "#c", timed_msgid(35, 3), "mistimed"),
+        a.tell(50, alice, bob, timed_msgid(50, 4), "timed query"),
+    ];
+    append_all(&log, &ops);
+    let c = chan("#c");
+    let after = |msgid| texts(&log.history_after(&t, &c, Anchor::MsgId(msgid), 10).unwrap());
+    assert_eq!(after(timed(10, 1)), ["legacy", "timed 2", "mistimed"]);
+    assert_eq!(after(MsgId(7)), ["timed 2", "mistimed"]);
+    assert_eq!(after(timed(35, 3)), Vec::<String>::new());
+    assert_eq!(
+        texts(
+            &log.history_before(&t, &c, Anchor::MsgId(timed(30, 2)), 10)
+                .unwrap()
+        ),
+        ["timed 1", "legacy"]
+    );
+    // The query's msgid is not in the channel's history, whatever time it carries.
+    assert!(matches!(
+        log.history_after(&t, &c, Anchor::MsgId(timed(50, 4)), 5),
+        Err(LogError::UnknownMsgId { .. })
+    ));
+    for (msgid, wall) in [
+        (timed(10, 1), 10),
+        (MsgId(7), 20),
+        (timed(35, 3), 40),
+        (timed(50, 4), 50),
+    ] {
+        assert_eq!(
+            log.message(&t, msgid).unwrap().map(|op| op.wall_ms),
+            Some(wall),
+            "{msgid}"
+        );
+    }
+    assert!(log.message(&t, timed(10, 9)).unwrap().is_none());
+
+    assert_eq!(log.prune_history(&t, 45).unwrap(), 4);
+    assert!(log.message(&t, timed(10, 1)).unwrap().is_none());
+    assert!(log.message(&t, timed(35, 3)).unwrap().is_none());
+    assert!(matches!(
+        log.history_after(&t, &c, Anchor::MsgId(timed(30, 2)), 5),
+        Err(LogError::UnknownMsgId { .. })
+    ));
+    assert_eq!(
+        log.message(&t, timed(50, 4)).unwrap().map(|op| op.wall_ms),
+        Some(50)
+    );
+}
