@@ -16,6 +16,7 @@ use latticed_crdt::{
 };
 use latticed_proto::CaseMapping;
 use parking_lot::{Mutex, MutexGuard, RwLock};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -170,8 +171,9 @@ pub struct Core {
     uid_floor: u64,
     next_seq: u64,
     next_uid: u64,
-    /// Users connected to this node.
-    pub local: HashMap<Uid, LocalUser>,
+    /// Users connected to this node, looked up once per recipient of every line (uids are
+    /// minted by nodes, so a fast non-keyed hash is safe).
+    pub local: FxHashMap<Uid, LocalUser>,
     /// Connections that have not completed registration yet.
     pub unregistered: usize,
     /// Most local users seen at once (LUSERS 265).
@@ -616,7 +618,7 @@ impl Tenant {
             next_seq: 0,
             next_uid: node.epoch << 32,
             uid_floor: node.epoch << 32,
-            local: HashMap::new(),
+            local: FxHashMap::default(),
             unregistered: 0,
             max_local: 0,
             max_global: 0,

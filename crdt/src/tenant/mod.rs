@@ -12,6 +12,8 @@ mod refresh;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use latticed_proto::CaseMapping;
 use serde::{Deserialize, Serialize};
 
@@ -32,7 +34,9 @@ pub struct TenantState {
     tenant: TenantId,
     #[serde(with = "crate::casemapping")]
     casemapping: CaseMapping,
-    users: HashMap<Uid, UserRec>,
+    /// Records by uid. Uids are minted by nodes, never chosen by clients, so a fast
+    /// non-keyed hash is safe here.
+    users: FxHashMap<Uid, UserRec>,
     /// Records by folded channel name.
     channels: HashMap<String, ChannelRec>,
     /// Views of live users. Boxed: a view is large, and a map node holds eleven of them
@@ -41,7 +45,7 @@ pub struct TenantState {
     /// Views of visible channels by folded name.
     channel_views: BTreeMap<String, ChannelView>,
     /// Folded names of the channels each visible user is visibly in.
-    user_channels: HashMap<Uid, BTreeSet<String>>,
+    user_channels: FxHashMap<Uid, BTreeSet<String>>,
     nicks: NickIndex,
 }
 
@@ -51,11 +55,11 @@ impl TenantState {
         TenantState {
             tenant,
             casemapping,
-            users: HashMap::new(),
+            users: FxHashMap::default(),
             channels: HashMap::new(),
             user_views: BTreeMap::new(),
             channel_views: BTreeMap::new(),
-            user_channels: HashMap::new(),
+            user_channels: FxHashMap::default(),
             nicks: NickIndex::default(),
         }
     }
