@@ -140,8 +140,10 @@ impl EventLog {
 /// with nothing left.
 fn write_until_stopped(log: &EventLog) {
     let backlog = &log.inner.backlog;
+    // Swapped with the queue each round, so neither is reallocated from empty every batch.
+    let mut batch = Vec::with_capacity(MAX_BACKLOG);
     loop {
-        let batch = {
+        {
             let mut state = backlog.state.lock();
             while state.queue.is_empty() && !state.stopping {
                 backlog.work.wait(&mut state);
@@ -152,11 +154,11 @@ fn write_until_stopped(log: &EventLog) {
                 backlog.written.notify_all();
                 return;
             }
-            std::mem::take(&mut state.queue)
-        };
+            std::mem::swap(&mut state.queue, &mut batch);
+        }
         let count = batch.len() as u64;
-        for entry in &batch {
-            log.append_counting_errors(entry);
+        for entry in batch.drain(..) {
+            log.append_counting_errors(&entry);
         }
         backlog.state.lock().written_total += count;
         backlog.written.notify_all();
