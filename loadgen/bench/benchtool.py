@@ -44,6 +44,8 @@ METRICS = {
         ("registration p50 (ms)", lambda r: _get(r, "registration_latency_ms", "p50_ms"), False),
         ("registration p99 (ms)", lambda r: _get(r, "registration_latency_ms", "p99_ms"), False),
         ("RSS per connection (bytes)", lambda r: r.get("rss_per_connection_bytes"), False),
+        ("RSS per added connection, N/2 to N (bytes)",
+         lambda r: r.get("rss_per_added_connection_bytes"), False),
         ("registered", lambda r: r.get("registered"), True),
     ],
     "cross": [

@@ -181,6 +181,23 @@ async fn connect_registers_everyone_and_reports_memory() {
         report["rss_per_connection_bytes"].as_f64().is_some(),
         "{report}"
     );
+    let (before, half, after) = (
+        report["server_rss_before_bytes"].as_u64(),
+        report["server_rss_half_bytes"].as_u64(),
+        report["server_rss_after_bytes"].as_u64(),
+    );
+    assert!(
+        before.is_some() && half.is_some() && after.is_some(),
+        "memory read before, at the half and after: {report}"
+    );
+    let added = report["rss_per_added_connection_bytes"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no per-added-connection figure: {report}"));
+    let expected = (after.unwrap_or(0) as f64 - half.unwrap_or(0) as f64) / 15.0;
+    assert!(
+        (added - expected).abs() < 1e-6,
+        "second half's growth over its 15 clients: {report}"
+    );
     node.shutdown().await;
 }
 

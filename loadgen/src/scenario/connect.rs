@@ -1,6 +1,11 @@
 //! `connect`: a registration storm. N clients register (NICK/USER until the end of the MOTD) with
 //! at most K in flight; then all stay connected and idle while the server's memory is read, to
 //! give its resident memory per connection.
+//!
+//! With a server PID the storm runs in two halves, the server's memory read after each with every
+//! client idle: the second half's growth divided by its clients is what one more connection costs
+//! a server that already holds N/2, without the costs a server pays once, on its first clients
+//! (caches, pools, buffers sized on first use), which the whole-run figure spreads over N.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,6 +53,14 @@ pub struct ConnectFigures {
     /// The difference divided by the clients registered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_per_connection_bytes: Option<f64>,
+    /// Server resident memory with the first half of the clients registered and idle, with
+    /// --server-pid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_rss_half_bytes: Option<u64>,
+    /// Growth from the half to the end divided by the clients the second half registered: the
+    /// memory each further idle connection adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_per_added_connection_bytes: Option<f64>,
     /// Why the server memory could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_error: Option<String>,
@@ -78,9 +91,19 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
+    // Without a PID to read there is nothing to measure between the halves: one storm.
+    let halves = args.server_pid.is_some() && args.clients >= 2;
+    let first_half = if halves {
+        args.clients / 2
+    } else {
+        args.clients
+    };
+    let (second_half_tx, second_half) = watch::channel(!halves);
     eprintln!(
-        "loadgen: registering {} clients, {} at a time",
-        args.clients, args.concurrency
+        "loadgen: registering {} clients, {} at a time{}",
+        args.clients,
+        args.concurrency,
+        if halves { ", in two halves" } else { "" }
     );
     let handles: Vec<_> = (0..args.clients)
         .map(|idx| {
@@ -90,6 +113,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
                 epoch,
                 deadline,
                 slots: slots.clone(),
+                start: (idx >= first_half).then(|| second_half.clone()),
                 events: events_tx.clone(),
                 stop: stop.clone(),
             };
@@ -98,23 +122,28 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
         .collect();
     drop(events_tx);
 
-    let mut latencies = Vec::with_capacity(args.clients);
-    let mut last_done_ns = 0;
-    let mut settled = 0;
-    while settled < args.clients {
-        match timeout_at(deadline, events.recv()).await {
-            Ok(Some(Event::Registered {
-                latency_ns,
-                done_ns,
-            })) => {
-                latencies.push(latency_ns);
-                last_done_ns = last_done_ns.max(done_ns);
-                settled += 1;
-            }
-            Ok(Some(Event::Failed)) => settled += 1,
-            Ok(None) | Err(_) => break,
+    let settle = Duration::from_millis(args.settle_ms);
+    let mut storm = Storm::default();
+    storm.collect(&mut events, first_half, deadline).await;
+    let mut rss_half = None;
+    let mut rss_error = None;
+    if halves {
+        // The pause between the halves is not registration time.
+        let paused = Instant::now();
+        storm.first_half_registered = storm.latencies.len();
+        match read_rss_settled(args.server_pid, settle, deadline).await {
+            Some(Ok(bytes)) => rss_half = Some(bytes),
+            Some(Err(err)) => rss_error = Some(err.to_string()),
+            None => {}
         }
+        storm.paused_ns += u64::try_from(paused.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let _ = second_half_tx.send(true);
+        storm
+            .collect(&mut events, args.clients - first_half, deadline)
+            .await;
     }
+    let settled = storm.settled;
+    let mut latencies = std::mem::take(&mut storm.latencies);
     let timed_out = settled < args.clients;
     eprintln!(
         "loadgen: {} registered, {} failed{}",
@@ -124,22 +153,17 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
     );
 
     let mut rss_after = None;
-    let mut rss_error = None;
-    if let Some(pid) = args.server_pid {
-        let settle = Duration::from_millis(args.settle_ms);
-        if Instant::now() + settle < deadline {
-            sleep(settle).await;
-        }
-        match procfs::vm_rss_bytes(pid) {
-            Ok(bytes) => rss_after = Some(bytes),
-            Err(err) => rss_error = Some(err.to_string()),
-        }
+    match read_rss_settled(args.server_pid, settle, deadline).await {
+        Some(Ok(bytes)) => rss_after = Some(bytes),
+        Some(Err(err)) => rss_error = Some(err.to_string()),
+        None => {}
     }
     let _ = stop_tx.send(true);
     let outcomes = collect(handles).await;
 
     let registered = latencies.len();
-    let registration_secs = last_done_ns as f64 / 1e9;
+    let registration_secs = storm.last_done_ns.saturating_sub(storm.paused_ns) as f64 / 1e9;
+    let second_half_registered = registered.saturating_sub(storm.first_half_registered);
     let figures = ConnectFigures {
         clients_requested: args.clients,
         registered,
@@ -166,6 +190,13 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
             }
             _ => None,
         },
+        server_rss_half_bytes: rss_half,
+        rss_per_added_connection_bytes: match (rss_half, rss_after) {
+            (Some(half), Some(after)) if second_half_registered > 0 => {
+                Some((after as f64 - half as f64) / second_half_registered as f64)
+            }
+            _ => None,
+        },
         server_rss_error: rss_error,
     };
     let label = args.common.label.clone();
@@ -177,6 +208,60 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
         params: args,
         figures,
     })
+}
+
+/// Registrations seen so far, over one or two halves.
+#[derive(Default)]
+struct Storm {
+    latencies: Vec<u64>,
+    /// Clients whose registration ended, completed or not.
+    settled: usize,
+    /// When the last registration completed, in nanoseconds since the first attempt.
+    last_done_ns: u64,
+    /// Time spent between the halves, not registering.
+    paused_ns: u64,
+    /// Registrations completed in the first half.
+    first_half_registered: usize,
+}
+
+impl Storm {
+    /// Takes the outcomes of `count` more clients, or fewer if the deadline comes first.
+    async fn collect(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<Event>,
+        count: usize,
+        deadline: Instant,
+    ) {
+        let target = self.settled + count;
+        while self.settled < target {
+            match timeout_at(deadline, events.recv()).await {
+                Ok(Some(Event::Registered {
+                    latency_ns,
+                    done_ns,
+                })) => {
+                    self.latencies.push(latency_ns);
+                    self.last_done_ns = self.last_done_ns.max(done_ns);
+                    self.settled += 1;
+                }
+                Ok(Some(Event::Failed)) => self.settled += 1,
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+}
+
+/// The server's resident memory after letting it settle for `settle` (less if the deadline is
+/// nearer); None without a PID.
+async fn read_rss_settled(
+    pid: Option<u32>,
+    settle: Duration,
+    deadline: Instant,
+) -> Option<Result<u64, Error>> {
+    let pid = pid?;
+    if Instant::now() + settle < deadline {
+        sleep(settle).await;
+    }
+    Some(procfs::vm_rss_bytes(pid))
 }
 
 fn count_reasons(reasons: impl Iterator<Item = String>) -> BTreeMap<String, u64> {
@@ -213,6 +298,8 @@ struct Client {
     epoch: Instant,
     deadline: Instant,
     slots: Arc<Semaphore>,
+    /// For a client of the second half: becomes true when that half may start.
+    start: Option<watch::Receiver<bool>>,
     events: mpsc::UnboundedSender<Event>,
     stop: watch::Receiver<bool>,
 }
@@ -243,7 +330,13 @@ impl Client {
         outcome
     }
 
-    async fn register(&self, numerics: &mut NumericCounts) -> Result<(Conn, u64), ConnError> {
+    async fn register(&mut self, numerics: &mut NumericCounts) -> Result<(Conn, u64), ConnError> {
+        if let Some(start) = self.start.as_mut() {
+            timeout_at(self.deadline, start.wait_for(|go| *go))
+                .await
+                .map_err(|_| ConnError::Timeout)?
+                .map_err(|_| ConnError::Timeout)?;
+        }
         let _slot = timeout_at(self.deadline, self.slots.acquire())
             .await
             .map_err(|_| ConnError::Timeout)?
