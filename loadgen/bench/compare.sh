@@ -147,6 +147,14 @@ wait_port() {
 # start_latticed PORT [ID CLUSTER_PORT [PEER_ID PEER_CLUSTER_PORT]...]: with an ID, node ID of a
 # cluster (certificates in $WORK/pki, made by make_cluster_pki) linked with every listed peer.
 start_latticed() {
+    launch_latticed "$@"
+    wait_port "$1"
+}
+
+# launch_latticed: start_latticed without waiting for the port. The nodes of a fresh cluster are
+# launched together, as an operator would: a node with an empty log first asks its peers which
+# epochs it used (up to 10 s), so waiting for each node before starting the next would stall.
+launch_latticed() {
     local port=$1 dir="$WORK/latticed-$1" id=1
     mkdir -p "$dir"
     shift
@@ -166,7 +174,6 @@ start_latticed() {
     RUST_LOG=${LATTICED_LOG:-warn} "$LATTICED" run --config "$dir/latticed.toml" > "$dir/latticed.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
-    wait_port "$port"
 }
 
 # latticed_name ID: the server name of latticed node ID.
@@ -303,9 +310,10 @@ run_one() {
         case $server in
             latticed)
                 make_cluster_pki 3
-                start_latticed "$p1" 1 "$((p1 + 60))" 2 "$((p2 + 60))" 3 "$((p3 + 60))"
-                start_latticed "$p2" 2 "$((p2 + 60))" 1 "$((p1 + 60))" 3 "$((p3 + 60))"
-                start_latticed "$p3" 3 "$((p3 + 60))" 1 "$((p1 + 60))" 2 "$((p2 + 60))"
+                launch_latticed "$p1" 1 "$((p1 + 60))" 2 "$((p2 + 60))" 3 "$((p3 + 60))"
+                launch_latticed "$p2" 2 "$((p2 + 60))" 1 "$((p1 + 60))" 3 "$((p3 + 60))"
+                launch_latticed "$p3" 3 "$((p3 + 60))" 1 "$((p1 + 60))" 2 "$((p2 + 60))"
+                wait_port "$p1" && wait_port "$p2" && wait_port "$p3" || status=1
                 ;;
             inspircd)
                 start_inspircd inspa.loadgen.local 1LG "$p1" "$((p1 + 1))" - \
