@@ -273,7 +273,9 @@ impl Core {
     /// Create, apply and record an op, returning what became visibly different. Callers that render
     /// the changes themselves (MODE groups several into one line) use this; others use [`Core::commit`].
     /// The op's wall time is now, except for a message, whose time is the one its msgid (a UUIDv7
-    /// minted by the sender's handler) carries.
+    /// minted by the sender's handler) carries. That time never goes back within a process: after
+    /// the system clock is stepped back, messages keep the last time until the clock catches up,
+    /// so history order stays creation order (other ops follow the clock back).
     pub fn commit_quiet(&mut self, body: OpBody) -> (Op, Vec<Change>) {
         let stamp = self.clock.tick();
         if let Some(ceiling) = self.clock.take_ceiling_to_persist() {
