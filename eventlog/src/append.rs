@@ -100,7 +100,7 @@ impl EventLog {
             .map_err(LogError::storage("writing the history index"))?;
         if msgid.time_ms() != op.wall_ms {
             // Only a msgid that does not carry its message's time needs the msgid index; the
-            // others are found at their history position (see `EventLog::message_time`).
+            // others are found at their history position (`Query::message_time` in history.rs).
             let mut msgid_value = op.wall_ms.to_be_bytes().to_vec();
             msgid_value.extend_from_slice(&keys::op_id_value(op.id));
             store

@@ -12,9 +12,8 @@ mod refresh;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rustc_hash::FxHashMap;
-
 use latticed_proto::CaseMapping;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelRec, ChannelView};
