@@ -1,5 +1,6 @@
-//! Event log benchmarks: append throughput under the default group-commit policy, replay speed,
-//! and restart time (open + replay).
+//! Event log benchmarks: append throughput under the default group-commit policy (a mixed
+//! workload one op at a time, and a burst of channel messages one by one against the same burst
+//! in one batch, stored as a run), replay speed, and restart time (open + replay).
 //!
 //! `LATTICED_BENCH_OPS` sets the number of ops in the replayed log (default 100 000):
 //!
@@ -16,7 +17,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use latticed_crdt::{
     LamportClock, MessageKind, MessageTarget, MsgId, NodeId, Op, OpBody, OpId, TenantId, Uid,
 };
-use latticed_eventlog::{EventLog, DEFAULT_FLUSH_INTERVAL};
+use latticed_eventlog::{Entry, EventLog, DEFAULT_FLUSH_INTERVAL};
 
 const ORIGINS: u32 = 3;
 const USERS_PER_ORIGIN: u64 = 500;
@@ -140,6 +141,90 @@ fn appends(c: &mut Criterion) {
     );
 }
 
+/// Messages of one origin to one channel, as a busy channel produces them.
+struct Burst {
+    clock: LamportClock,
+    seq: u64,
+}
+
+/// Messages per burst: one full run.
+const BURST: usize = 64;
+
+impl Burst {
+    fn new() -> Self {
+        Burst {
+            clock: LamportClock::new(NodeId(1)),
+            seq: 0,
+        }
+    }
+
+    fn next(&mut self) -> Vec<Op> {
+        (0..BURST)
+            .map(|_| {
+                self.seq += 1;
+                let wall_ms = 1_700_000_000_000 + self.seq / 8;
+                Op {
+                    tenant: tenant(),
+                    id: OpId {
+                        origin: NodeId(1),
+                        seq: self.seq,
+                    },
+                    stamp: self.clock.tick(),
+                    wall_ms,
+                    body: OpBody::Message {
+                        msgid: MsgId((u128::from(wall_ms) << 80) | u128::from(self.seq)),
+                        from: Uid {
+                            node: NodeId(1),
+                            n: self.seq % USERS_PER_ORIGIN,
+                        },
+                        source: "bench!b@h".to_owned(),
+                        target: MessageTarget::Channel("#busy".into()),
+                        kind: MessageKind::Privmsg,
+                        text: "a line of chat of an ordinary length for a benchmark".into(),
+                        tags: vec![],
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+fn message_bursts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("message_burst");
+    group.throughput(Throughput::Elements(BURST as u64));
+    for batched in [false, true] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = EventLog::open(dir.path().join("log")).expect("open log");
+        let flusher = log
+            .spawn_flusher(DEFAULT_FLUSH_INTERVAL)
+            .expect("start flusher");
+        let mut burst = Burst::new();
+        let name = if batched {
+            "in_one_batch"
+        } else {
+            "one_by_one"
+        };
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || burst.next(),
+                |ops| {
+                    if batched {
+                        log.append_batch(ops.into_iter().map(Entry::Op))
+                            .expect("append batch");
+                    } else {
+                        for op in &ops {
+                            log.append(black_box(op)).expect("append");
+                        }
+                    }
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        flusher.shutdown().expect("final flush");
+    }
+    group.finish();
+}
+
 fn replay(c: &mut Criterion) {
     let count = ops_in_log();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -172,5 +257,5 @@ fn replay(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, appends, replay);
+criterion_group!(benches, appends, message_bursts, replay);
 criterion_main!(benches);

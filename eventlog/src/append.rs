@@ -16,6 +16,7 @@ use crate::history::HistoryTarget;
 use crate::keys::{self, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
+use crate::run::{encode_run, Push, RunBuilder};
 use crate::storage::Space;
 
 impl EventLog {
@@ -32,6 +33,52 @@ impl EventLog {
     /// [`EventLog::append`]; an entry whose id is already held is ignored whatever its form.
     pub fn append_entry(&self, entry: &Entry) -> Result<bool, LogError> {
         self.append_ref(entry.tenant(), entry.id(), entry.as_ref())
+    }
+
+    /// Appends several entries (ops or tombstones, from any origins) at once: consecutive
+    /// messages of one origin are stored as a run under one key (far cheaper than one key each;
+    /// see run.rs), everything else one by one, each origin's entries in the order given. Reads
+    /// see exactly what appending them one by one would give. Idempotent like
+    /// [`EventLog::append_entry`]; every entry is attempted, and the first failure is returned.
+    pub fn append_batch(&self, entries: impl IntoIterator<Item = Entry>) -> Result<(), LogError> {
+        let mut first_error = None;
+        self.append_grouped(entries.into_iter(), |error, _| {
+            first_error.get_or_insert(error);
+        });
+        first_error.map_or(Ok(()), Err)
+    }
+
+    pub(crate) fn append_grouped(
+        &self,
+        batch: impl Iterator<Item = Entry>,
+        mut failed: impl FnMut(LogError, usize),
+    ) {
+        let mut runs = RunBuilder::default();
+        let held = |entry: &Entry| self.holds(entry.tenant(), entry.id());
+        for entry in batch {
+            let mut offered = Some(entry);
+            while let Some(entry) = offered.take() {
+                match runs.push(entry, held) {
+                    Push::Taken => {}
+                    Push::Alone(entry) => {
+                        if let Err(error) = self.append_entry(&entry) {
+                            failed(error, 1);
+                        }
+                    }
+                    Push::Closed(run, entry) => {
+                        if let Err(error) = self.append_run(&run) {
+                            failed(error, run.len());
+                        }
+                        offered = Some(entry);
+                    }
+                }
+            }
+        }
+        for run in runs.finish() {
+            if let Err(error) = self.append_run(&run) {
+                failed(error, run.len());
+            }
+        }
     }
 
     fn append_ref(
@@ -70,20 +117,90 @@ impl EventLog {
         Ok(new)
     }
 
-    fn write_indexes(&self, op: &Op) -> Result<(), LogError> {
-        let store = self.store();
-        let tenant = &op.tenant;
-        let time = TimeValue {
-            kind: OpKind::of(&op.body),
-            stamp: op.stamp,
+    /// Appends consecutive messages of one origin, none of them held (the writer thread's
+    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry;
+    /// each keeps its own history entry. Falls back to single appends for a run of one, one too
+    /// large for a run record, or if a record is unexpectedly found under the run's key (so no
+    /// message is ever lost to a run that was not written).
+    fn append_run(&self, run: &[Entry]) -> Result<(), LogError> {
+        let [first, ..] = run else {
+            return Ok(());
         };
-        store
+        let records = run
+            .iter()
+            .map(|entry| {
+                encode_op_record(&entry.as_ref()).map_err(|source| LogError::Encode {
+                    what: format!(
+                        "op {}/{} of tenant {}",
+                        entry.id().origin,
+                        entry.id().seq,
+                        entry.tenant()
+                    ),
+                    source,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some(record) = (run.len() > 1).then(|| encode_run(&records)).flatten() else {
+            for entry in run {
+                self.append_entry(entry)?;
+            }
+            return Ok(());
+        };
+        for entry in run {
+            if let Entry::Op(op) = entry {
+                self.write_message_indexes(op)?;
+            }
+        }
+        let tenant = first.tenant();
+        let time = TimeValue {
+            kind: OpKind::Message,
+            stamp: first.stamp(),
+            count: run.len() as u64,
+        };
+        self.store()
             .insert(
                 Space::Time,
-                &keys::time_key(tenant, op.wall_ms, op.id)?,
+                &keys::time_key(tenant, first.wall_ms(), first.id())?,
                 &time.encode(),
             )
             .map_err(LogError::storage("writing the time index"))?;
+        let new = self
+            .store()
+            .insert_if_absent(Space::Ops, &keys::op_key(tenant, first.id())?, &record)
+            .map_err(LogError::storage("writing a run of messages"))?;
+        if !new {
+            for entry in run {
+                self.append_entry(entry)?;
+            }
+            return Ok(());
+        }
+        for entry in run {
+            self.note_held(tenant, entry.id());
+            self.count_append(true);
+        }
+        Ok(())
+    }
+
+    fn write_indexes(&self, op: &Op) -> Result<(), LogError> {
+        let time = TimeValue {
+            kind: OpKind::of(&op.body),
+            stamp: op.stamp,
+            count: 1,
+        };
+        self.store()
+            .insert(
+                Space::Time,
+                &keys::time_key(&op.tenant, op.wall_ms, op.id)?,
+                &time.encode(),
+            )
+            .map_err(LogError::storage("writing the time index"))?;
+        self.write_message_indexes(op)
+    }
+
+    /// Writes the history, msgid and conversation indexes of a message (nothing for other ops).
+    fn write_message_indexes(&self, op: &Op) -> Result<(), LogError> {
+        let store = self.store();
+        let tenant = &op.tenant;
         let OpBody::Message {
             msgid,
             from,

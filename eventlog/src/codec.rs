@@ -49,6 +49,13 @@ pub enum DecodeError {
         #[source]
         source: bincode::error::DecodeError,
     },
+    /// A run of entries (several consecutive messages under one key) whose header does not
+    /// match its bytes.
+    #[error("run record is malformed: {detail}")]
+    MalformedRun {
+        /// What is wrong with it.
+        detail: &'static str,
+    },
     /// The body decoded but bytes were left over, so the record is not what was written.
     #[error("record body has {extra} trailing bytes after a complete value")]
     TrailingBytes {

@@ -1,17 +1,20 @@
 //! Ops by time range, filtered by kind and target: what the admin API and `latticed events`
 //! show.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::ops::Bound;
 
-use latticed_crdt::{Op, TenantId, Uid};
+use latticed_crdt::{NodeId, Op, TenantId, Uid};
 
 use crate::entry::Entry;
 use crate::error::LogError;
 use crate::keys::{KeyBuf, KeyReader, TimeValue, TIME_SUFFIX_LEN};
 use crate::kind::{channel_of, involves_user, OpKind};
 use crate::log::EventLog;
+use crate::run::MAX_RUN_SPAN_MS;
 use crate::storage::Space;
+use crate::stored;
 
 /// What an event query is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +65,10 @@ impl EventLog {
     ) -> Result<Vec<Op>, LogError> {
         self.settle();
         let casemapping = self.casemapping(tenant);
-        let start = KeyBuf::tenant(tenant)?.u64(from_ms).into_vec();
+        // A run of messages is indexed at its first message's time, up to MAX_RUN_SPAN_MS before
+        // later ones, so the scan starts that much earlier and runs are expanded in time order.
+        let scan_from = from_ms.saturating_sub(MAX_RUN_SPAN_MS);
+        let start = KeyBuf::tenant(tenant)?.u64(scan_from).into_vec();
         let end = KeyBuf::tenant(tenant)?
             .u64(to_ms)
             .max_suffix(TIME_SUFFIX_LEN)
@@ -71,6 +77,18 @@ impl EventLog {
         if limit == 0 {
             return Ok(out);
         }
+        let wanted = |op: &Op| {
+            (from_ms..=to_ms).contains(&op.wall_ms)
+                && match &filter.target {
+                    None => true,
+                    Some(EventTarget::Channel(name)) => {
+                        channel_of(&op.body).is_some_and(|c| casemapping.eq(c, name))
+                    }
+                    Some(EventTarget::User(uid)) => involves_user(&op.body, *uid),
+                }
+        };
+        // Ops from runs, waiting until the scan has passed their place in time order.
+        let mut waiting: BinaryHeap<Reverse<Timed>> = BinaryHeap::new();
         let scan = self.store().scan(
             Space::Time,
             Bound::Included(start),
@@ -79,31 +97,88 @@ impl EventLog {
         );
         for item in scan {
             let (key, value) = item.map_err(LogError::storage("reading the time index"))?;
-            if !filter.wants_kind(TimeValue::decode(&value)?.kind) {
+            let time = TimeValue::decode(&value)?;
+            if !filter.wants_kind(time.kind) {
                 continue;
             }
             let mut r = KeyReader::new(&key);
             r.str()?;
-            r.u64()?;
+            let wall_ms = r.u64()?;
             let id = r.op_id()?;
             r.finish()?;
-            let Some(Entry::Op(op)) = self.get(tenant, id)? else {
-                continue;
-            };
-            let wanted = match &filter.target {
-                None => true,
-                Some(EventTarget::Channel(name)) => {
-                    channel_of(&op.body).is_some_and(|c| casemapping.eq(c, name))
+            let here = (wall_ms, id.origin, id.seq);
+            while waiting.peek().is_some_and(|Reverse(t)| t.order() < here) {
+                if let Some(Reverse(t)) = waiting.pop() {
+                    out.push(t.0);
                 }
-                Some(EventTarget::User(uid)) => involves_user(&op.body, *uid),
-            };
-            if wanted {
-                out.push(op);
                 if out.len() == limit {
-                    break;
+                    return Ok(out);
+                }
+            }
+            let ops: Vec<Op> = if time.count == 1 {
+                self.get(tenant, id)?
+                    .and_then(Entry::into_op)
+                    .into_iter()
+                    .collect()
+            } else {
+                match stored::find(self.store(), tenant, id)? {
+                    Some(record) => record
+                        .entries()?
+                        .into_iter()
+                        .filter(|e| {
+                            (id.seq..id.seq.saturating_add(time.count)).contains(&e.id().seq)
+                        })
+                        .filter_map(Entry::into_op)
+                        .collect(),
+                    None => Vec::new(),
+                }
+            };
+            for op in ops.into_iter().filter(|op| wanted(op)) {
+                if (op.wall_ms, op.id.origin, op.id.seq) == here {
+                    out.push(op);
+                    if out.len() == limit {
+                        return Ok(out);
+                    }
+                } else {
+                    waiting.push(Reverse(Timed(op)));
                 }
             }
         }
+        while out.len() < limit {
+            let Some(Reverse(t)) = waiting.pop() else {
+                break;
+            };
+            out.push(t.0);
+        }
         Ok(out)
+    }
+}
+
+/// An op ordered as the time index orders them: wall time, origin, seq.
+struct Timed(Op);
+
+impl Timed {
+    fn order(&self) -> (u64, NodeId, u64) {
+        (self.0.wall_ms, self.0.id.origin, self.0.id.seq)
+    }
+}
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Self) -> bool {
+        self.order() == other.order()
+    }
+}
+
+impl Eq for Timed {}
+
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
     }
 }

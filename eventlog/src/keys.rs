@@ -176,6 +176,11 @@ impl<'a> KeyReader<'a> {
         })
     }
 
+    /// Whether every byte was read.
+    pub fn at_end(&self) -> bool {
+        self.rest.is_empty()
+    }
+
     /// Fails unless every byte was read.
     pub fn finish(self) -> Result<(), LogError> {
         if self.rest.is_empty() {
@@ -224,22 +229,29 @@ pub(crate) fn time_key(tenant: &TenantId, wall_ms: u64, id: OpId) -> Result<Vec<
 }
 
 /// What the time index holds about an op, so kind filters and replay ordering need no record
-/// read: its kind and stamp.
+/// read: its kind and stamp, and for a run of messages (run.rs) how many it holds, the first
+/// being the op the key names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimeValue {
     /// The op's kind.
     pub kind: OpKind,
     /// The op's stamp.
     pub stamp: Stamp,
+    /// Ops in the entry: 1, or the length of a run of messages.
+    pub count: u64,
 }
 
 impl TimeValue {
-    /// Encoded form: kind code, stamp counter, stamp node.
+    /// Encoded form: kind code, stamp counter, stamp node, then the count unless it is 1 (the
+    /// form every single op has always had).
     pub fn encode(self) -> Vec<u8> {
-        KeyBuf::meta(self.kind.code())
+        let single = KeyBuf::meta(self.kind.code())
             .u64(self.stamp.counter)
-            .u32(self.stamp.node.0)
-            .into_vec()
+            .u32(self.stamp.node.0);
+        match self.count {
+            1 => single.into_vec(),
+            count => single.u64(count).into_vec(),
+        }
     }
 
     /// Parses the encoded form.
@@ -253,8 +265,14 @@ impl TimeValue {
             counter: r.u64()?,
             node: NodeId(r.u32()?),
         };
+        let count = if r.at_end() { 1 } else { r.u64()? };
         r.finish()?;
-        Ok(TimeValue { kind, stamp })
+        if count == 0 {
+            return Err(LogError::CorruptKey {
+                detail: "a time index entry counts no ops".into(),
+            });
+        }
+        Ok(TimeValue { kind, stamp, count })
     }
 }
 
@@ -341,13 +359,32 @@ mod tests {
 
     #[test]
     fn time_value_round_trips() {
-        let v = TimeValue {
-            kind: OpKind::Message,
+        for count in [1, 2, 64] {
+            let v = TimeValue {
+                kind: OpKind::Message,
+                stamp: Stamp {
+                    counter: 77,
+                    node: NodeId(3),
+                },
+                count,
+            };
+            assert_eq!(TimeValue::decode(&v.encode()).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn single_time_value_keeps_its_old_form_and_zero_count_is_refused() {
+        let single = TimeValue {
+            kind: OpKind::Join,
             stamp: Stamp {
-                counter: 77,
-                node: NodeId(3),
+                counter: 1,
+                node: NodeId(2),
             },
+            count: 1,
         };
-        assert_eq!(TimeValue::decode(&v.encode()).unwrap(), v);
+        assert_eq!(single.encode().len(), 13);
+        let mut zero = single.encode();
+        zero.extend_from_slice(&0u64.to_be_bytes());
+        assert!(TimeValue::decode(&zero).is_err());
     }
 }

@@ -49,8 +49,10 @@ mod progress;
 mod quarantine;
 mod replay;
 mod retention;
+mod run;
 mod snapshot;
 mod storage;
+mod stored;
 mod write_behind;
 
 pub use diff::{FieldDiff, ObjectDiff, SectionDiff, StateDiff};

@@ -4,7 +4,7 @@
 //! origin, not a full scan). For each origin the walk starts at its last progress checkpoint,
 //! written at flush time after the ops it covers, so a crash can lose a checkpoint but never
 //! leave one ahead of the ops on disk; a checkpoint whose op is missing anyway is ignored and the
-//! origin is walked from seq 1.
+//! origin is walked from seq 1. A record holding a run of messages holds every seq of the run.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -16,6 +16,7 @@ use crate::keys::{self, KeyReader};
 use crate::log::progress_key;
 use crate::progress::OriginProgress;
 use crate::storage::{Space, Storage};
+use crate::stored::{self, Record};
 
 /// Progress of every origin of every tenant held in `store`.
 pub(crate) fn load_progress(
@@ -71,38 +72,36 @@ fn load_origin(
         None => 0,
     };
     let trusted = checkpoint > 0
-        && store
-            .contains(
-                Space::Ops,
-                &keys::op_key(
-                    tenant,
-                    OpId {
-                        origin,
-                        seq: checkpoint,
-                    },
-                )?,
-            )
-            .map_err(LogError::storage("checking a progress checkpoint"))?;
+        && stored::find(
+            store,
+            tenant,
+            OpId {
+                origin,
+                seq: checkpoint,
+            },
+        )?
+        .is_some();
     let mut progress = OriginProgress {
         contiguous: if trusted { checkpoint } else { 0 },
         ..OriginProgress::default()
     };
-    let start = keys::op_key(
-        tenant,
-        OpId {
-            origin,
-            seq: progress.contiguous.saturating_add(1),
-        },
-    )?;
+    let next = OpId {
+        origin,
+        seq: progress.contiguous.saturating_add(1),
+    };
+    // The walk starts at the record holding the next seq, which may be a run begun before it.
+    let start = match stored::find(store, tenant, next)? {
+        Some(record) => record.key,
+        None => keys::op_key(tenant, next)?,
+    };
     let end = keys::prefix_successor(&keys::origin_prefix(tenant, origin)?)
         .map_or(Bound::Unbounded, Bound::Excluded);
     for item in store.scan(Space::Ops, Bound::Included(start), end, false) {
-        let (key, _) = item.map_err(LogError::storage("scanning ops on open"))?;
-        let mut r = KeyReader::new(&key);
-        r.str()?;
-        let id = r.op_id()?;
-        r.finish()?;
-        progress.hold(id.seq);
+        let (key, value) = item.map_err(LogError::storage("scanning ops on open"))?;
+        let record = Record::from_item(key, value)?;
+        for seq in record.first..record.first + record.len()? {
+            progress.hold(seq);
+        }
     }
     Ok(progress)
 }

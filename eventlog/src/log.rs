@@ -1,7 +1,6 @@
 //! The event log handle: opening, the in-memory view of what it holds, flushing and metrics.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Bound;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,12 +10,12 @@ use latticed_crdt::{NodeId, OpId, TenantId};
 use latticed_proto::CaseMapping;
 use parking_lot::{Mutex, RwLock};
 
-use crate::codec::decode_op_record;
 use crate::entry::Entry;
 use crate::error::{LogError, OpenError};
 use crate::keys::{self, KeyBuf, META_PROGRESS};
 use crate::progress::{OriginProgress, VersionVector};
 use crate::storage::{SledStorage, Space, Storage};
+use crate::stored::{self, EntryScan};
 
 /// Default page cache of the storage engine: enough for the hot part of a busy log.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
@@ -300,13 +299,8 @@ impl EventLog {
             let Some(first) = seen.checked_add(1) else {
                 continue;
             };
-            let start = keys::op_key(tenant, OpId { origin, seq: first })?;
-            let prefix = keys::origin_prefix(tenant, origin)?;
-            let end = keys::prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
-            let mut scan = self
-                .store()
-                .scan(Space::Ops, Bound::Included(start), end, false);
-            if let Some(head) = next_entry(&mut scan)? {
+            let mut scan = EntryScan::new(self.store(), tenant, origin, first)?;
+            if let Some(head) = scan.next_entry()? {
                 streams.push((head, scan));
             }
         }
@@ -321,7 +315,7 @@ impl EventLog {
                 break;
             };
             let (head, scan) = &mut streams[earliest];
-            match next_entry(scan)? {
+            match scan.next_entry()? {
                 Some(next) => out.push(std::mem::replace(head, next)),
                 None => out.push(streams.swap_remove(earliest).0),
             }
@@ -332,13 +326,8 @@ impl EventLog {
     /// The entry held for an op id, if any.
     pub fn get(&self, tenant: &TenantId, id: OpId) -> Result<Option<Entry>, LogError> {
         self.settle();
-        let key = keys::op_key(tenant, id)?;
-        match self
-            .store()
-            .get(Space::Ops, &key)
-            .map_err(LogError::storage("reading an op"))?
-        {
-            Some(value) => decode_entry(&key, &value).map(Some),
+        match stored::find(self.store(), tenant, id)? {
+            Some(record) => record.entry(id.seq),
             None => Ok(None),
         }
     }
@@ -399,29 +388,11 @@ pub(crate) fn progress_key(tenant: &TenantId, origin: NodeId) -> Result<Vec<u8>,
         .into_vec())
 }
 
-/// Decodes the entry stored under an ops key.
-pub(crate) fn decode_entry(key: &[u8], value: &[u8]) -> Result<Entry, LogError> {
-    decode_op_record(value).map_err(|source| LogError::Decode {
-        what: describe_op_key(key),
-        source,
-    })
-}
-
-fn describe_op_key(key: &[u8]) -> String {
+/// Names an `ops` key in errors: the op (or first op of a run) it holds.
+pub(crate) fn describe_op_key(key: &[u8]) -> String {
     let mut r = keys::KeyReader::new(key);
     match (r.str(), r.op_id()) {
         (Ok(tenant), Ok(id)) => format!("op {}/{} of tenant {tenant}", id.origin, id.seq),
         _ => format!("under malformed key {key:02x?}"),
-    }
-}
-
-/// The next decoded entry of an op scan, if any.
-fn next_entry(scan: &mut crate::storage::Scan<'_>) -> Result<Option<Entry>, LogError> {
-    match scan.next() {
-        Some(item) => {
-            let (key, value) = item.map_err(LogError::storage("reading ops to ship"))?;
-            decode_entry(&key, &value).map(Some)
-        }
-        None => Ok(None),
     }
 }

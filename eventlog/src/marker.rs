@@ -13,8 +13,14 @@ use crate::error::{LogError, OpenError};
 use crate::keys::{KeyBuf, META_FORMAT};
 use crate::storage::{Space, Storage};
 
-/// The on-disk format of the log as a whole (key layout and record encoding).
-pub const LOG_FORMAT: u8 = 1;
+/// The on-disk format of the log as a whole (key layout and record encoding). Format 2 added
+/// runs of messages under one key (run.rs); a format 1 log is a valid format 2 log and is
+/// marked 2 when opened, so a build that only reads format 1 refuses it by name instead of
+/// failing on its first run record.
+pub const LOG_FORMAT: u8 = 2;
+
+/// The earlier format this build opens and upgrades.
+const PREVIOUS_FORMAT: u8 = 1;
 
 /// Name of the sentinel file written into the log directory once the log exists.
 pub const SENTINEL_FILE: &str = "LATTICED_EVENTLOG";
@@ -33,6 +39,13 @@ pub(crate) fn check_or_create(dir: &Path, store: &dyn Storage) -> Result<(), Ope
     let sentinel = dir.join(SENTINEL_FILE);
     match marker.as_deref() {
         Some([LOG_FORMAT]) => {}
+        Some([PREVIOUS_FORMAT]) => {
+            store
+                .insert(Space::Meta, &key, &[LOG_FORMAT])
+                .and_then(|()| store.flush())
+                .map_err(LogError::storage("upgrading the format marker"))
+                .map_err(load)?;
+        }
         Some(other) => {
             return Err(OpenError::UnsupportedFormat {
                 path: dir.to_path_buf(),

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use latticed_crdt::{Op, OpBody, TenantId};
+use latticed_crdt::{Op, OpBody, OpId, TenantId};
 
 use crate::append::history_target;
 use crate::codec::encode_op_record;
@@ -13,7 +13,20 @@ use crate::history::HistoryTarget;
 use crate::keys::{self, KeyBuf, KeyReader, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
+use crate::run::encode_run;
 use crate::storage::{scan_prefix, Space};
+use crate::stored;
+
+/// What pruning one record did.
+#[derive(Default)]
+struct Pruning {
+    /// Messages pruned now.
+    pruned: u64,
+    /// Whether every op the time index entry counts is pruned (now or before), so the entry can go.
+    all_pruned: bool,
+    /// Conversations that lost messages.
+    conversations: BTreeSet<HistoryTarget>,
+}
 
 impl EventLog {
     /// Retention: removes the bodies and history indexes of `tenant`'s messages older than
@@ -35,7 +48,8 @@ impl EventLog {
         );
         for item in scan {
             let (time_key, value) = item.map_err(LogError::storage("scanning for retention"))?;
-            if TimeValue::decode(&value)?.kind != OpKind::Message {
+            let time = TimeValue::decode(&value)?;
+            if time.kind != OpKind::Message {
                 continue;
             }
             let mut r = KeyReader::new(&time_key);
@@ -43,15 +57,14 @@ impl EventLog {
             r.u64()?;
             let id = r.op_id()?;
             r.finish()?;
-            if let Some(Entry::Op(op)) = self.get(tenant, id)? {
-                if let Some(conversation) = self.prune_message(&op)? {
-                    conversations.insert(conversation);
-                }
-                pruned += 1;
+            let outcome = self.prune_record(tenant, id, time.count, older_than_ms)?;
+            pruned += outcome.pruned;
+            conversations.extend(outcome.conversations);
+            if outcome.all_pruned {
+                self.store()
+                    .remove(Space::Time, &time_key)
+                    .map_err(LogError::storage("removing a pruned message's time index"))?;
             }
-            self.store()
-                .remove(Space::Time, &time_key)
-                .map_err(LogError::storage("removing a pruned message's time index"))?;
         }
         for conversation in conversations {
             self.forget_conversation_if_empty(tenant, &conversation)?;
@@ -59,9 +72,76 @@ impl EventLog {
         Ok(pruned)
     }
 
-    /// Removes one message's history indexes and replaces its record with a tombstone; returns
-    /// its conversation if it was a private message.
-    fn prune_message(&self, op: &Op) -> Result<Option<HistoryTarget>, LogError> {
+    /// Prunes the messages older than `older_than_ms` among the `count` ops from `first` on (one
+    /// op, or a run of messages) and rewrites their record once, with tombstones in their place.
+    fn prune_record(
+        &self,
+        tenant: &TenantId,
+        first: OpId,
+        count: u64,
+        older_than_ms: u64,
+    ) -> Result<Pruning, LogError> {
+        let mut outcome = Pruning {
+            all_pruned: true,
+            ..Pruning::default()
+        };
+        let Some(record) = stored::find(self.store(), tenant, first)? else {
+            return Ok(outcome);
+        };
+        let mut entries = record.entries()?;
+        let range = first.seq..first.seq.saturating_add(count);
+        let mut changed = false;
+        for entry in entries.iter_mut() {
+            if !range.contains(&entry.id().seq) {
+                continue;
+            }
+            let Entry::Op(op) = &*entry else {
+                continue;
+            };
+            if op.wall_ms >= older_than_ms {
+                outcome.all_pruned = false;
+                continue;
+            }
+            if let Some(conversation) = self.remove_message_indexes(op)? {
+                outcome.conversations.insert(conversation);
+            }
+            *entry = Entry::Pruned(PrunedMessage {
+                tenant: tenant.clone(),
+                id: op.id,
+                stamp: op.stamp,
+                wall_ms: op.wall_ms,
+            });
+            outcome.pruned += 1;
+            changed = true;
+        }
+        if changed {
+            let records = entries
+                .iter()
+                .map(|entry| {
+                    encode_op_record(&entry.as_ref()).map_err(|source| LogError::Encode {
+                        what: format!("tombstone of op {}/{}", entry.id().origin, entry.id().seq),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let value = match records.as_slice() {
+                [single] => single.clone(),
+                _ => encode_run(&records).ok_or_else(|| LogError::InvalidOp {
+                    tenant: tenant.clone(),
+                    id: first,
+                    reason: "a pruned run no longer fits a run record",
+                })?,
+            };
+            self.store()
+                .insert(Space::Ops, &record.key, &value)
+                .map_err(LogError::storage("writing a pruned message's tombstone"))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Removes one message's history indexes; returns its conversation if it was a private
+    /// message.
+    fn remove_message_indexes(&self, op: &Op) -> Result<Option<HistoryTarget>, LogError> {
         let OpBody::Message {
             msgid,
             from,
@@ -88,19 +168,6 @@ impl EventLog {
                 .remove(Space::MsgIds, &msgid_key)
                 .map_err(LogError::storage("removing a pruned msgid"))?;
         }
-        let tombstone = Entry::Pruned(PrunedMessage {
-            tenant: tenant.clone(),
-            id: op.id,
-            stamp: op.stamp,
-            wall_ms: op.wall_ms,
-        });
-        let record = encode_op_record(&tombstone).map_err(|source| LogError::Encode {
-            what: format!("tombstone of op {}/{}", op.id.origin, op.id.seq),
-            source,
-        })?;
-        store
-            .insert(Space::Ops, &keys::op_key(tenant, op.id)?, &record)
-            .map_err(LogError::storage("writing a pruned message's tombstone"))?;
         Ok(matches!(history, HistoryTarget::Conversation(..)).then_some(history))
     }
 

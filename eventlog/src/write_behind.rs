@@ -22,6 +22,15 @@ use crate::log::EventLog;
 /// writer take a batch at a time.
 pub const MAX_BACKLOG: usize = 256;
 
+/// How long the writer thread, woken by a first entry, waits for more before writing: entries
+/// taken together are written as runs (run.rs), far cheaper than one by one, and a busy node
+/// hands over many within a few milliseconds. Well inside the flush interval, so it barely moves
+/// durability; a read waiting for the log ends the wait at once.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Entries that end the writer's wait at once: a full run's worth.
+const LINGER_UNTIL: usize = crate::run::MAX_RUN_LEN;
+
 /// Entries waiting for the writer thread, and how far it has got.
 #[derive(Default)]
 pub(crate) struct Backlog {
@@ -43,6 +52,8 @@ struct BacklogState {
     running: bool,
     /// The writer was told to stop once the queue is empty.
     stopping: bool,
+    /// Reads waiting for the writer ([`EventLog::settle`]), which it must not keep waiting.
+    readers: usize,
 }
 
 /// The running writer thread of a log ([`EventLog::spawn_writer`]). Dropping it writes
@@ -107,8 +118,12 @@ impl EventLog {
         }
         state.queue.push(entry);
         state.queued_total += 1;
+        // The writer waits for a first entry, then lingers until a run's worth is queued.
+        let wake = state.queue.len() == 1 || state.queue.len() >= LINGER_UNTIL;
         drop(state);
-        backlog.work.notify_one();
+        if wake {
+            backlog.work.notify_one();
+        }
     }
 
     /// Entries handed to the writer thread and not written yet: a backlog that stays high means
@@ -123,9 +138,26 @@ impl EventLog {
         let backlog = &self.inner.backlog;
         let mut state = backlog.state.lock();
         let target = state.queued_total;
+        if state.written_total >= target || !state.running {
+            return;
+        }
+        state.readers += 1;
+        backlog.work.notify_one();
         while state.written_total < target && state.running {
             backlog.written.wait(&mut state);
         }
+        state.readers -= 1;
+    }
+
+    /// Appends a batch taken by the writer thread like [`EventLog::append_batch`], counting and
+    /// logging failures, since the callers have moved on.
+    fn append_batch_counting_errors(&self, batch: impl Iterator<Item = Entry>) {
+        self.append_grouped(batch, |error, entries| {
+            for _ in 0..entries {
+                self.count_append_error();
+            }
+            tracing::error!(%error, entries, "event log: append failed");
+        });
     }
 
     fn append_counting_errors(&self, entry: &Entry) {
@@ -136,8 +168,8 @@ impl EventLog {
     }
 }
 
-/// The writer thread: take everything queued, write it, report progress; until told to stop
-/// with nothing left.
+/// The writer thread: wait for entries, linger a moment for more, take everything queued, write
+/// it, report progress; until told to stop with nothing left.
 fn write_until_stopped(log: &EventLog) {
     let backlog = &log.inner.backlog;
     // Swapped with the queue each round, so neither is reallocated from empty every batch.
@@ -154,12 +186,16 @@ fn write_until_stopped(log: &EventLog) {
                 backlog.written.notify_all();
                 return;
             }
+            let deadline = std::time::Instant::now() + LINGER;
+            while state.queue.len() < LINGER_UNTIL && state.readers == 0 && !state.stopping {
+                if backlog.work.wait_until(&mut state, deadline).timed_out() {
+                    break;
+                }
+            }
             std::mem::swap(&mut state.queue, &mut batch);
         }
         let count = batch.len() as u64;
-        for entry in batch.drain(..) {
-            log.append_counting_errors(&entry);
-        }
+        log.append_batch_counting_errors(batch.drain(..));
         backlog.state.lock().written_total += count;
         backlog.written.notify_all();
     }

@@ -6,5 +6,6 @@ mod history;
 mod quarantine;
 mod records;
 mod replay;
+mod runs;
 mod support;
 mod write_behind;

@@ -1,0 +1,181 @@
+//! Runs of messages: a log written with `append_batch` (consecutive messages of one origin under
+//! one key) answers every read exactly like a log written op by op, before and after reopening
+//! and pruning, while holding fewer `ops` keys.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use latticed_crdt::{NodeId, OpId};
+use latticed_eventlog::{
+    Anchor, Entry, EventFilter, EventLog, EventTarget, HistoryTarget, OpKind, SledStorage, Space,
+    Storage, VersionVector, DEFAULT_CACHE_BYTES,
+};
+
+use crate::support::{tenant, uid, Origin};
+
+/// Two origins interleaved: joins, long bursts of channel and private messages (longer than a
+/// run may be, with a jump in time and a clock step back), a topic in the middle of a burst.
+fn workload() -> Vec<Entry> {
+    let mut one = Origin::new(1);
+    let mut two = Origin::new(2);
+    let (alice, bob) = (uid(1, 1), uid(2, 1));
+    let mut ops = vec![
+        one.arrive(1_000, alice, "alice"),
+        one.join(1_001, alice, "#a"),
+        two.arrive(1_002, bob, "bob"),
+        two.join(1_003, bob, "#a"),
+    ];
+    let mut wall = 2_000u64;
+    for n in 0..300u64 {
+        wall += match n {
+            120 => 5_000,
+            _ => 7,
+        };
+        let msgid = |w: u64| (u128::from(w) << 80) | u128::from(n);
+        let op = match n % 5 {
+            0 | 1 => one.say(wall, alice, "#a", msgid(wall), &format!("a{n}")),
+            2 => one.say(wall, alice, "#b", msgid(wall), &format!("b{n}")),
+            3 => one.tell(wall, alice, bob, msgid(wall), &format!("t{n}")),
+            _ => two.say(wall, bob, "#a", msgid(wall), &format!("r{n}")),
+        };
+        ops.push(op);
+        if n == 77 {
+            ops.push(one.topic(wall, alice, "#a", "midway"));
+        }
+        if n == 200 {
+            // A clock stepped back: the next message is earlier than the last.
+            wall -= 40;
+        }
+    }
+    ops.into_iter().map(Entry::Op).collect()
+}
+
+fn origins() -> [NodeId; 2] {
+    [NodeId(1), NodeId(2)]
+}
+
+/// Every read the log offers, over the workload's ids, times and targets.
+fn reads(log: &EventLog) -> Vec<String> {
+    let t = tenant();
+    let mut out = Vec::new();
+    for origin in origins() {
+        for seq in 0..=260 {
+            out.push(format!("{:?}", log.get(&t, OpId { origin, seq }).unwrap()));
+        }
+    }
+    out.push(format!("{:?}", log.version_vector(&t)));
+    for first in (0..=250).step_by(9) {
+        for second in [0, 30, 61] {
+            let vv: VersionVector = BTreeMap::from([(NodeId(1), first), (NodeId(2), second)]);
+            for limit in [1, 5, 1_000] {
+                out.push(format!("{:?}", log.ops_after(&t, &vv, limit).unwrap()));
+            }
+        }
+    }
+    let filters = [
+        EventFilter::default(),
+        EventFilter::default().kind(OpKind::Message),
+        EventFilter::default().kind(OpKind::SetTopic),
+        EventFilter::default().target(EventTarget::Channel("#A".into())),
+        EventFilter::default().target(EventTarget::User(uid(2, 1))),
+    ];
+    for (from, to) in [
+        (0, u64::MAX),
+        (2_300, 2_900),
+        (2_420, 2_421),
+        (3_000, 8_000),
+        (7_800, 9_000),
+    ] {
+        for filter in &filters {
+            for limit in [1, 7, 10_000] {
+                let ops = log.ops_in_time_range(&t, from, to, filter, limit).unwrap();
+                out.push(format!("{from}..{to} {filter:?} {limit}: {ops:?}"));
+            }
+        }
+    }
+    let targets = [
+        HistoryTarget::Channel("#a".into()),
+        HistoryTarget::Channel("#b".into()),
+        HistoryTarget::Conversation(uid(1, 1), uid(2, 1)),
+    ];
+    for target in &targets {
+        for limit in [3, 1_000] {
+            out.push(format!(
+                "{:?}",
+                log.history_latest(&t, target, None, limit).unwrap()
+            ));
+            out.push(format!(
+                "{:?}",
+                log.history_before(&t, target, Anchor::Time(2_500), limit)
+                    .unwrap()
+            ));
+        }
+    }
+    for at in [1_500, 2_600, 9_000] {
+        out.push(log.replay_json(&t, at).unwrap());
+    }
+    out
+}
+
+fn ops_keys(dir: &Path) -> usize {
+    let store = SledStorage::open(dir, DEFAULT_CACHE_BYTES).unwrap();
+    store
+        .scan(
+            Space::Ops,
+            std::ops::Bound::Unbounded,
+            std::ops::Bound::Unbounded,
+            false,
+        )
+        .count()
+}
+
+#[test]
+fn a_log_written_in_runs_reads_like_one_written_op_by_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let (single_dir, batch_dir) = (dir.path().join("single"), dir.path().join("batch"));
+    let single = EventLog::open(&single_dir).unwrap();
+    let batch = EventLog::open(&batch_dir).unwrap();
+    let entries = workload();
+    for entry in &entries {
+        single.append_entry(entry).unwrap();
+    }
+    // In several batches, one of them cutting a burst, with a repeated entry.
+    let (head, tail) = entries.split_at(100);
+    batch.append_batch(head.to_vec()).unwrap();
+    batch
+        .append_batch(tail.iter().chain(&head[99..]).cloned())
+        .unwrap();
+    assert_eq!(batch.metrics().appends, entries.len() as u64);
+    assert_eq!(batch.metrics().duplicates, 1);
+    assert_eq!(reads(&batch), reads(&single));
+
+    drop(batch);
+    drop(single);
+    let (single_keys, batch_keys) = (ops_keys(&single_dir), ops_keys(&batch_dir));
+    assert_eq!(single_keys, entries.len());
+    assert!(
+        batch_keys * 5 < single_keys,
+        "{batch_keys} ops keys in runs, {single_keys} one by one"
+    );
+
+    let single = EventLog::open(&single_dir).unwrap();
+    let batch = EventLog::open(&batch_dir).unwrap();
+    assert_eq!(reads(&batch), reads(&single), "after reopening");
+
+    for cutoff in [2_421, 2_700, 7_900, 7_900, u64::MAX] {
+        let pruned = batch.prune_history(&tenant(), cutoff).unwrap();
+        assert_eq!(pruned, single.prune_history(&tenant(), cutoff).unwrap());
+        assert_eq!(
+            reads(&batch),
+            reads(&single),
+            "after pruning before {cutoff}"
+        );
+    }
+    // Appending a run again after pruning changes nothing.
+    batch.append_batch(entries.clone()).unwrap();
+    assert_eq!(
+        reads(&batch),
+        reads(&single),
+        "after appending everything again"
+    );
+}
