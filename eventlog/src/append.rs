@@ -10,9 +10,12 @@
 use latticed_crdt::{MessageTarget, Op, OpBody, TenantId, Uid};
 
 use crate::codec::encode_op_record;
+use std::collections::BTreeSet;
+
 use crate::entry::{Entry, EntryRef};
 use crate::error::LogError;
 use crate::history::HistoryTarget;
+use crate::history_group;
 use crate::keys::{self, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
@@ -118,8 +121,8 @@ impl EventLog {
     }
 
     /// Appends consecutive messages of one origin, none of them held (the writer thread's
-    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry;
-    /// each keeps its own history entry. Falls back to single appends for a run of one, one too
+    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry
+    /// and one history entry per target (history_group.rs). Falls back to single appends for a run of one, one too
     /// large for a run record, or if a record is unexpectedly found under the run's key (so no
     /// message is ever lost to a run that was not written).
     fn append_run(&self, run: &[Entry]) -> Result<(), LogError> {
@@ -146,11 +149,8 @@ impl EventLog {
             }
             return Ok(());
         };
-        for entry in run {
-            if let Entry::Op(op) = entry {
-                self.write_message_indexes(op)?;
-            }
-        }
+        let ops: Vec<&Op> = run.iter().filter_map(Entry::op).collect();
+        self.write_message_indexes(&ops)?;
         let tenant = first.tenant();
         let time = TimeValue {
             kind: OpKind::Message,
@@ -194,50 +194,56 @@ impl EventLog {
                 &time.encode(),
             )
             .map_err(LogError::storage("writing the time index"))?;
-        self.write_message_indexes(op)
+        self.write_message_indexes(&[op])
     }
 
-    /// Writes the history, msgid and conversation indexes of a message (nothing for other ops).
-    fn write_message_indexes(&self, op: &Op) -> Result<(), LogError> {
+    /// Writes the history entries of messages of one origin (grouped per target as
+    /// [`history_group::layout`] says), and their msgid and conversation indexes. Other ops get
+    /// none.
+    fn write_message_indexes(&self, ops: &[&Op]) -> Result<(), LogError> {
         let store = self.store();
-        let tenant = &op.tenant;
-        let OpBody::Message {
-            msgid,
-            from,
-            target,
-            ..
-        } = &op.body
-        else {
-            return Ok(());
-        };
-        let history = history_target(*from, target);
-        let position = keys::with_position(&history.prefix(tenant)?, op.wall_ms, *msgid);
-        store
-            .insert(Space::History, &position, &keys::op_id_value(op.id))
-            .map_err(LogError::storage("writing the history index"))?;
-        if msgid.time_ms() != op.wall_ms {
-            // Only a msgid that does not carry its message's time needs the msgid index; the
-            // others are found at their history position (`Query::message_time` in history.rs).
-            let mut msgid_value = op.wall_ms.to_be_bytes().to_vec();
-            msgid_value.extend_from_slice(&keys::op_id_value(op.id));
+        for (key, value) in history_group::layout(ops.iter().copied())? {
             store
-                .insert(
-                    Space::MsgIds,
-                    &keys::msgid_key(tenant, *msgid)?,
-                    &msgid_value,
-                )
-                .map_err(LogError::storage("writing the msgid index"))?;
+                .insert(Space::History, &key, &value)
+                .map_err(LogError::storage("writing the history index"))?;
         }
-        if let MessageTarget::User(to) = target {
-            for (user, peer) in [(*from, *to), (*to, *from)] {
+        let mut conversations = BTreeSet::new();
+        for op in ops {
+            let OpBody::Message {
+                msgid,
+                from,
+                target,
+                ..
+            } = &op.body
+            else {
+                continue;
+            };
+            if msgid.time_ms() != op.wall_ms {
+                // Only a msgid that does not carry its message's time needs the msgid index;
+                // the others are found at their history position (`Query::message_time`).
+                let mut msgid_value = op.wall_ms.to_be_bytes().to_vec();
+                msgid_value.extend_from_slice(&keys::op_id_value(op.id));
                 store
                     .insert(
-                        Space::Conversations,
-                        &keys::conversation_key(tenant, user, peer)?,
-                        &[],
+                        Space::MsgIds,
+                        &keys::msgid_key(&op.tenant, *msgid)?,
+                        &msgid_value,
                     )
-                    .map_err(LogError::storage("writing the conversation index"))?;
+                    .map_err(LogError::storage("writing the msgid index"))?;
             }
+            if let MessageTarget::User(to) = target {
+                conversations.insert((&op.tenant, *from, *to));
+                conversations.insert((&op.tenant, *to, *from));
+            }
+        }
+        for (tenant, user, peer) in conversations {
+            store
+                .insert(
+                    Space::Conversations,
+                    &keys::conversation_key(tenant, user, peer)?,
+                    &[],
+                )
+                .map_err(LogError::storage("writing the conversation index"))?;
         }
         Ok(())
     }

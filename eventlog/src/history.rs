@@ -18,6 +18,7 @@ use latticed_proto::CaseMapping;
 use crate::entry::Entry;
 use crate::error::LogError;
 use crate::events::EventFilter;
+use crate::history_group::PositionScan;
 use crate::keys::{self, KeyBuf, KeyReader, POSITION_LEN};
 use crate::log::EventLog;
 use crate::storage::{scan_prefix, Space};
@@ -154,12 +155,14 @@ impl<'a> Query<'a> {
     fn message_time(&self, msgid: MsgId) -> Result<Option<u64>, LogError> {
         let carried = msgid.time_ms();
         let position = keys::with_position(&self.prefix, carried, msgid);
-        if self
-            .log
-            .store()
-            .contains(Space::History, &position)
-            .map_err(LogError::storage("reading history"))?
-        {
+        let mut at_position = PositionScan::new(
+            self.log.store(),
+            &self.prefix,
+            Bound::Included(position.clone()),
+            Bound::Included(position),
+            false,
+        );
+        if at_position.next_placed()?.is_some() {
             return Ok(Some(carried));
         }
         self.log
@@ -180,10 +183,13 @@ impl<'a> Query<'a> {
         if limit == 0 {
             return Ok(out);
         }
-        for item in self.log.store().scan(Space::History, start, end, backward) {
-            let (_, value) = item.map_err(LogError::storage("reading history"))?;
-            let id = keys::parse_op_id_value(&value)?;
-            let Some(op) = self.log.get(self.tenant, id)?.and_then(Entry::into_op) else {
+        let mut scan = PositionScan::new(self.log.store(), &self.prefix, start, end, backward);
+        while let Some(placed) = scan.next_placed()? {
+            let Some(op) = self
+                .log
+                .get(self.tenant, placed.id)?
+                .and_then(Entry::into_op)
+            else {
                 continue;
             };
             if self.matches(&op) {

@@ -39,6 +39,7 @@ mod error;
 mod events;
 mod flusher;
 mod history;
+mod history_group;
 mod keys;
 mod kind;
 mod load;

@@ -14,7 +14,8 @@ use crate::keys::{KeyBuf, META_FORMAT};
 use crate::storage::{Space, Storage};
 
 /// The on-disk format of the log as a whole (key layout and record encoding). Format 2 added
-/// runs of messages under one key (run.rs); a format 1 log is a valid format 2 log and is
+/// runs of messages under one key (run.rs) and history entries for several messages
+/// (history_group.rs); a format 1 log is a valid format 2 log and is
 /// marked 2 when opened, so a build that only reads format 1 refuses it by name instead of
 /// failing on its first run record.
 pub const LOG_FORMAT: u8 = 2;
@@ -78,4 +79,35 @@ fn write_sentinel(path: &Path) -> std::io::Result<()> {
     let mut file = std::fs::File::create(path)?;
     writeln!(file, "latticed event log, format {LOG_FORMAT}")?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SledStorage;
+
+    fn marker(store: &dyn Storage) -> Option<Vec<u8>> {
+        store
+            .get(Space::Meta, &KeyBuf::meta(META_FORMAT).into_vec())
+            .unwrap()
+    }
+
+    #[test]
+    fn a_previous_format_is_upgraded_and_an_unknown_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStorage::open(dir.path(), 1 << 20).unwrap();
+        check_or_create(dir.path(), &store).unwrap();
+        assert_eq!(marker(&store), Some(vec![LOG_FORMAT]));
+
+        let key = KeyBuf::meta(META_FORMAT).into_vec();
+        store.insert(Space::Meta, &key, &[PREVIOUS_FORMAT]).unwrap();
+        check_or_create(dir.path(), &store).unwrap();
+        assert_eq!(marker(&store), Some(vec![LOG_FORMAT]));
+
+        store.insert(Space::Meta, &key, &[LOG_FORMAT + 1]).unwrap();
+        assert!(matches!(
+            check_or_create(dir.path(), &store),
+            Err(OpenError::UnsupportedFormat { found, .. }) if found == [LOG_FORMAT + 1]
+        ));
+    }
 }

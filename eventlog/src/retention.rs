@@ -10,6 +10,7 @@ use crate::codec::encode_op_record;
 use crate::entry::{Entry, PrunedMessage};
 use crate::error::LogError;
 use crate::history::HistoryTarget;
+use crate::history_group;
 use crate::keys::{self, KeyBuf, KeyReader, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
@@ -89,6 +90,7 @@ impl EventLog {
             return Ok(outcome);
         };
         let mut entries = record.entries()?;
+        let old_history = history_group::layout(entries.iter().filter_map(Entry::op))?;
         let range = first.seq..first.seq.saturating_add(count);
         let mut changed = false;
         for entry in entries.iter_mut() {
@@ -102,7 +104,7 @@ impl EventLog {
                 outcome.all_pruned = false;
                 continue;
             }
-            if let Some(conversation) = self.remove_message_indexes(op)? {
+            if let Some(conversation) = self.remove_msgid_index(op)? {
                 outcome.conversations.insert(conversation);
             }
             *entry = Entry::Pruned(PrunedMessage {
@@ -115,6 +117,22 @@ impl EventLog {
             changed = true;
         }
         if changed {
+            // The record's history entries are recomputed from what stays, written before the
+            // old ones go and before the record changes, so a crash part way leaves every kept
+            // message findable and a rerun redoes the same steps.
+            let new_history = history_group::layout(entries.iter().filter_map(Entry::op))?;
+            for (key, value) in &new_history {
+                self.store()
+                    .insert(Space::History, key, value)
+                    .map_err(LogError::storage("rewriting history after pruning"))?;
+            }
+            for (key, _) in &old_history {
+                if !new_history.iter().any(|(kept, _)| kept == key) {
+                    self.store()
+                        .remove(Space::History, key)
+                        .map_err(LogError::storage("removing a pruned message from history"))?;
+                }
+            }
             let records = entries
                 .iter()
                 .map(|entry| {
@@ -139,9 +157,9 @@ impl EventLog {
         Ok(outcome)
     }
 
-    /// Removes one message's history indexes; returns its conversation if it was a private
-    /// message.
-    fn remove_message_indexes(&self, op: &Op) -> Result<Option<HistoryTarget>, LogError> {
+    /// Removes a pruned message's msgid index entry, if it has one; returns its conversation if
+    /// it was a private message.
+    fn remove_msgid_index(&self, op: &Op) -> Result<Option<HistoryTarget>, LogError> {
         let OpBody::Message {
             msgid,
             from,
@@ -153,11 +171,7 @@ impl EventLog {
         };
         let tenant = &op.tenant;
         let history = history_target(*from, target);
-        let position = keys::with_position(&history.prefix(tenant)?, op.wall_ms, *msgid);
         let store = self.store();
-        store
-            .remove(Space::History, &position)
-            .map_err(LogError::storage("removing a pruned message from history"))?;
         let msgid_key = keys::msgid_key(tenant, *msgid)?;
         let indexed_here = store
             .get(Space::MsgIds, &msgid_key)

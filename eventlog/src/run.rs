@@ -6,9 +6,8 @@
 //! per message (`ops`, `time`, `history`) the log's writer thread was about half of a node's CPU
 //! during a message burst (docs/benchmarks.md). The writer thread takes appends in batches, and
 //! consecutive messages of one origin in a batch are stored as a run: one `ops` record under the
-//! first message's key and one `time` entry at the first message's time. Every message keeps its
-//! own `history` entry, since CHATHISTORY positions are per message. Readers expand runs; nothing
-//! outside this crate sees them.
+//! first message's key, one `time` entry at the first message's time, and one `history` entry per
+//! target (history_group.rs). Readers expand runs; nothing outside this crate sees them.
 //!
 //! A run record is [`RUN_VERSION`], the entry count (`u32`), the end offset of each entry (`u32`
 //! each, counted from the first entry), then the entries, each a complete op record

@@ -3,9 +3,10 @@
 //! and pruning, while holding fewer `ops` keys.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::Path;
 
-use latticed_crdt::{NodeId, OpId};
+use latticed_crdt::{MsgId, NodeId, OpBody, OpId};
 use latticed_eventlog::{
     Anchor, Entry, EventFilter, EventLog, EventTarget, HistoryTarget, OpKind, SledStorage, Space,
     Storage, VersionVector, DEFAULT_CACHE_BYTES,
@@ -98,18 +99,64 @@ fn reads(log: &EventLog) -> Vec<String> {
         HistoryTarget::Channel("#b".into()),
         HistoryTarget::Conversation(uid(1, 1), uid(2, 1)),
     ];
+    // Anchors at message times and msgids (inside bursts, at their edges, across the jump in
+    // time and the clock step back), and between them.
+    let msgids: Vec<MsgId> = log
+        .ops_in_time_range(
+            &t,
+            0,
+            u64::MAX,
+            &EventFilter::default().kind(OpKind::Message),
+            usize::MAX,
+        )
+        .unwrap()
+        .iter()
+        .filter_map(|op| match &op.body {
+            OpBody::Message { msgid, .. } => Some(*msgid),
+            _ => None,
+        })
+        .collect();
+    let mut anchors: Vec<Anchor> = [0, 2_007, 2_420, 2_500, 2_850, 7_850, 8_700, 9_999]
+        .into_iter()
+        .map(Anchor::Time)
+        .collect();
+    anchors.extend(msgids.iter().step_by(13).map(|m| Anchor::MsgId(*m)));
     for target in &targets {
-        for limit in [3, 1_000] {
-            out.push(format!(
-                "{:?}",
-                log.history_latest(&t, target, None, limit).unwrap()
-            ));
-            out.push(format!(
-                "{:?}",
-                log.history_before(&t, target, Anchor::Time(2_500), limit)
-                    .unwrap()
-            ));
+        for limit in [1, 3, 1_000] {
+            out.push(format!("{:?}", log.history_latest(&t, target, None, limit)));
+            for (i, &anchor) in anchors.iter().enumerate() {
+                out.push(format!(
+                    "{:?}",
+                    log.history_latest(&t, target, Some(anchor), limit)
+                ));
+                out.push(format!(
+                    "{:?}",
+                    log.history_before(&t, target, anchor, limit)
+                ));
+                out.push(format!(
+                    "{:?}",
+                    log.history_after(&t, target, anchor, limit)
+                ));
+                out.push(format!(
+                    "{:?}",
+                    log.history_around(&t, target, anchor, limit)
+                ));
+                let other = anchors[(i * 7 + 3) % anchors.len()];
+                out.push(format!(
+                    "{:?}",
+                    log.history_between(&t, target, anchor, other, limit)
+                ));
+            }
         }
+    }
+    for (from, to) in [(0, u64::MAX), (u64::MAX, 0), (2_400, 2_430), (7_900, 2_000)] {
+        out.push(format!(
+            "{:?}",
+            log.history_targets(&t, uid(2, 1), ["#a", "#b", "#c"], from, to, 10)
+        ));
+    }
+    for msgid in msgids.iter().step_by(5) {
+        out.push(format!("{:?}", log.message(&t, *msgid)));
     }
     for at in [1_500, 2_600, 9_000] {
         out.push(log.replay_json(&t, at).unwrap());
@@ -117,16 +164,15 @@ fn reads(log: &EventLog) -> Vec<String> {
     out
 }
 
-fn ops_keys(dir: &Path) -> usize {
+/// Keys in the `ops` and `history` keyspaces of the log in `dir`.
+fn keys_held(dir: &Path) -> (usize, usize) {
     let store = SledStorage::open(dir, DEFAULT_CACHE_BYTES).unwrap();
-    store
-        .scan(
-            Space::Ops,
-            std::ops::Bound::Unbounded,
-            std::ops::Bound::Unbounded,
-            false,
-        )
-        .count()
+    let count = |space| {
+        store
+            .scan(space, Bound::Unbounded, Bound::Unbounded, false)
+            .count()
+    };
+    (count(Space::Ops), count(Space::History))
 }
 
 #[test]
@@ -151,11 +197,12 @@ fn a_log_written_in_runs_reads_like_one_written_op_by_op() {
 
     drop(batch);
     drop(single);
-    let (single_keys, batch_keys) = (ops_keys(&single_dir), ops_keys(&batch_dir));
-    assert_eq!(single_keys, entries.len());
+    let (single_keys, batch_keys) = (keys_held(&single_dir), keys_held(&batch_dir));
+    assert_eq!(single_keys.0, entries.len());
+    assert_eq!(single_keys.1, 300);
     assert!(
-        batch_keys * 5 < single_keys,
-        "{batch_keys} ops keys in runs, {single_keys} one by one"
+        batch_keys.0 * 5 < single_keys.0 && batch_keys.1 * 3 < single_keys.1,
+        "ops and history keys: {batch_keys:?} in runs, {single_keys:?} one by one"
     );
 
     let single = EventLog::open(&single_dir).unwrap();
