@@ -7,11 +7,11 @@
 //! progress, without a read; one the progress misses is caught by the insert-if-absent, after
 //! rewriting identical index entries.
 
+use std::collections::BTreeSet;
+
 use latticed_crdt::{MessageTarget, Op, OpBody, TenantId, Uid};
 
 use crate::codec::encode_op_record;
-use std::collections::BTreeSet;
-
 use crate::entry::{Entry, EntryRef};
 use crate::error::LogError;
 use crate::history::HistoryTarget;
@@ -51,6 +51,8 @@ impl EventLog {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// [`EventLog::append_batch`] with each failure handed to `failed` with the number of
+    /// entries it cost, so the writer thread can count them and go on.
     pub(crate) fn append_grouped(
         &self,
         batch: impl Iterator<Item = Entry>,
@@ -121,10 +123,10 @@ impl EventLog {
     }
 
     /// Appends consecutive messages of one origin, none of them held (the writer thread's
-    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry
-    /// and one history entry per target (history_group.rs). Falls back to single appends for a run of one, one too
-    /// large for a run record, or if a record is unexpectedly found under the run's key (so no
-    /// message is ever lost to a run that was not written).
+    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry and
+    /// one history entry per target (history_group.rs). Falls back to single appends for a run
+    /// of one, one too large for a run record, or if a record is unexpectedly found under the
+    /// run's key (so no message is ever lost to a run that was not written).
     fn append_run(&self, run: &[Entry]) -> Result<(), LogError> {
         let [first, ..] = run else {
             return Ok(());

@@ -87,7 +87,8 @@ impl EventLog {
                     Some(EventTarget::User(uid)) => involves_user(&op.body, *uid),
                 }
         };
-        // Ops from runs, waiting until the scan has passed their place in time order.
+        // Ops read, waiting until the scan has passed their place in time order (a run's later
+        // ops come before other entries' ops that the scan reaches first).
         let mut waiting: BinaryHeap<Reverse<Timed>> = BinaryHeap::new();
         let scan = self.store().scan(
             Space::Time,
@@ -109,7 +110,7 @@ impl EventLog {
             let here = (wall_ms, id.origin, id.seq);
             while waiting.peek().is_some_and(|Reverse(t)| t.order() < here) {
                 if let Some(Reverse(t)) = waiting.pop() {
-                    out.push(t.0);
+                    emit(&mut out, t.0);
                 }
                 if out.len() == limit {
                     return Ok(out);
@@ -133,24 +134,31 @@ impl EventLog {
                     None => Vec::new(),
                 }
             };
-            for op in ops.into_iter().filter(|op| wanted(op)) {
-                if (op.wall_ms, op.id.origin, op.id.seq) == here {
-                    out.push(op);
-                    if out.len() == limit {
-                        return Ok(out);
-                    }
-                } else {
-                    waiting.push(Reverse(Timed(op)));
-                }
-            }
+            waiting.extend(
+                ops.into_iter()
+                    .filter(|op| wanted(op))
+                    .map(|op| Reverse(Timed(op))),
+            );
         }
         while out.len() < limit {
             let Some(Reverse(t)) = waiting.pop() else {
                 break;
             };
-            out.push(t.0);
+            emit(&mut out, t.0);
         }
         Ok(out)
+    }
+}
+
+/// Adds an op to a query's result unless it is the op added last: after a crash part way
+/// through a run's append, the ops can be appended again in other runs, and a time index entry
+/// left by the first attempt then counts them too.
+fn emit(out: &mut Vec<Op>, op: Op) {
+    if out
+        .last()
+        .is_none_or(|last| (last.wall_ms, last.id) != (op.wall_ms, op.id))
+    {
+        out.push(op);
     }
 }
 
@@ -180,5 +188,64 @@ impl PartialOrd for Timed {
 impl Ord for Timed {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.order().cmp(&other.order())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use latticed_crdt::{LamportClock, MessageKind, MessageTarget, MsgId, OpBody, OpId};
+
+    use super::*;
+    use crate::keys;
+
+    #[test]
+    fn ops_counted_by_two_time_entries_are_returned_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        let tenant = TenantId("t".into());
+        let mut clock = LamportClock::new(NodeId(1));
+        let ops: Vec<Op> = (1..=3u64)
+            .map(|seq| Op {
+                tenant: tenant.clone(),
+                id: OpId {
+                    origin: NodeId(1),
+                    seq,
+                },
+                stamp: clock.tick(),
+                wall_ms: 100 + seq,
+                body: OpBody::Message {
+                    msgid: MsgId((u128::from(100 + seq) << 80) | u128::from(seq)),
+                    from: Uid {
+                        node: NodeId(1),
+                        n: 1,
+                    },
+                    source: "n!u@h".into(),
+                    target: MessageTarget::Channel("#c".into()),
+                    kind: MessageKind::Privmsg,
+                    text: format!("m{seq}"),
+                    tags: vec![],
+                },
+            })
+            .collect();
+        log.append_batch(ops.iter().cloned().map(Entry::Op))
+            .unwrap();
+        // What a first attempt that stored ops 2 and 3 as a run, then crashed before writing
+        // their record, leaves behind.
+        let orphan = TimeValue {
+            kind: OpKind::Message,
+            stamp: ops[1].stamp,
+            count: 2,
+        };
+        log.store()
+            .insert(
+                Space::Time,
+                &keys::time_key(&tenant, ops[1].wall_ms, ops[1].id).unwrap(),
+                &orphan.encode(),
+            )
+            .unwrap();
+        let found = log
+            .ops_in_time_range(&tenant, 0, u64::MAX, &EventFilter::default(), 100)
+            .unwrap();
+        assert_eq!(found, ops);
     }
 }
