@@ -367,6 +367,16 @@ record_error() {
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+CPU_BEFORE=$(head -n 1 /proc/stat)
+
+# steal_since "CPU LINE": percent of all CPU time since that /proc/stat line that the hypervisor
+# gave to other guests (steal). On a shared VM it inflates latencies of every server alike.
+steal_since() {
+    printf '%s\n%s\n' "$1" "$(head -n 1 /proc/stat)" | awk '
+        { for (i = 2; i <= NF; i++) v[NR, i] = $i; n = NF }
+        END { total = 0; for (i = 2; i <= n; i++) total += v[2, i] - v[1, i];
+              steal = total > 0 ? 100 * (v[2, 9] - v[1, 9]) / total : 0; printf "%.1f", steal }'
+}
 mkdir -p "$OUT_DIR"
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 RESULTS="$OUT_DIR/$STAMP.jsonl"
@@ -400,6 +410,7 @@ python3 "$HERE/benchtool.py" table "$RESULTS" \
     --note "latticed: $("$LATTICED" --version 2>/dev/null || echo unknown); InspIRCd: $("$INSPIRCD" --version 2>/dev/null | head -n 1 || echo absent); ngIRCd: $("$NGIRCD" --version 2>/dev/null | head -n 1 || echo absent)" \
     --note "repeats: $REPEATS; raw figures: $(basename "$RESULTS"); took ${SECONDS} s" \
     --note "load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)" \
+    --note "CPU time taken by the host (steal) over the whole run: $(steal_since "$CPU_BEFORE") % (above a few percent, latencies of every server rise)" \
     --note "cross: three linked nodes for latticed (QUIC full mesh) and InspIRCd (hub and two leaves), two for ngIRCd; the sender on the first, receivers on every node" \
     | tee "$REPORT"
 log "wrote $REPORT and $RESULTS after ${SECONDS} s"
