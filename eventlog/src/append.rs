@@ -19,7 +19,7 @@ use crate::history_group;
 use crate::keys::{self, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
-use crate::run::{encode_run, Push, RunBuilder};
+use crate::run::{encode_entries, encode_run, Push, RunBuilder};
 use crate::storage::Space;
 
 impl EventLog {
@@ -131,21 +131,11 @@ impl EventLog {
         let [first, ..] = run else {
             return Ok(());
         };
-        let records = run
-            .iter()
-            .map(|entry| {
-                encode_op_record(&entry.as_ref()).map_err(|source| LogError::Encode {
-                    what: format!(
-                        "op {}/{} of tenant {}",
-                        entry.id().origin,
-                        entry.id().seq,
-                        entry.tenant()
-                    ),
-                    source,
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(record) = (run.len() > 1).then(|| encode_run(&records)).flatten() else {
+        let record = match run {
+            [_] => None,
+            _ => encode_run(&encode_entries(run)?),
+        };
+        let Some(record) = record else {
             for entry in run {
                 self.append_entry(entry)?;
             }

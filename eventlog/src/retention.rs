@@ -6,7 +6,6 @@ use std::ops::Bound;
 use latticed_crdt::{Op, OpBody, OpId, TenantId};
 
 use crate::append::history_target;
-use crate::codec::encode_op_record;
 use crate::entry::{Entry, PrunedMessage};
 use crate::error::LogError;
 use crate::history::HistoryTarget;
@@ -14,7 +13,7 @@ use crate::history_group;
 use crate::keys::{self, KeyBuf, KeyReader, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
-use crate::run::encode_run;
+use crate::run::{encode_entries, encode_run};
 use crate::storage::{scan_prefix, Space};
 use crate::stored;
 
@@ -133,15 +132,7 @@ impl EventLog {
                         .map_err(LogError::storage("removing a pruned message from history"))?;
                 }
             }
-            let records = entries
-                .iter()
-                .map(|entry| {
-                    encode_op_record(&entry.as_ref()).map_err(|source| LogError::Encode {
-                        what: format!("tombstone of op {}/{}", entry.id().origin, entry.id().seq),
-                        source,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let records = encode_entries(&entries)?;
             let value = match records.as_slice() {
                 [single] => single.clone(),
                 _ => encode_run(&records).ok_or_else(|| LogError::InvalidOp {

@@ -15,8 +15,9 @@
 
 use latticed_crdt::{OpBody, OpId};
 
-use crate::codec::{DecodeError, OP_RECORD_LIMIT};
+use crate::codec::{encode_op_record, DecodeError, OP_RECORD_LIMIT};
 use crate::entry::Entry;
+use crate::error::LogError;
 
 /// First byte of a run record; a single entry's record starts with
 /// [`crate::codec::RECORD_VERSION`] (1).
@@ -56,6 +57,24 @@ pub(crate) fn encode_run(records: &[Vec<u8>]) -> Option<Vec<u8>> {
         out.extend_from_slice(record);
     }
     Some(out)
+}
+
+/// Each entry's own record, as a run record holds them (and as a single entry is stored).
+pub(crate) fn encode_entries(entries: &[Entry]) -> Result<Vec<Vec<u8>>, LogError> {
+    entries
+        .iter()
+        .map(|entry| {
+            encode_op_record(&entry.as_ref()).map_err(|source| LogError::Encode {
+                what: format!(
+                    "op {}/{} of tenant {}",
+                    entry.id().origin,
+                    entry.id().seq,
+                    entry.tenant()
+                ),
+                source,
+            })
+        })
+        .collect()
 }
 
 /// What one `ops` value holds: a single entry's record, or a run.
