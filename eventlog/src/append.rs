@@ -19,7 +19,7 @@ use crate::history_group;
 use crate::keys::{self, TimeValue};
 use crate::kind::OpKind;
 use crate::log::EventLog;
-use crate::run::{encode_entries, encode_run, Push, RunBuilder};
+use crate::run::{encode_entries, encode_run, kind_of, Push, RunBuilder};
 use crate::storage::Space;
 
 impl EventLog {
@@ -38,8 +38,8 @@ impl EventLog {
         self.append_ref(entry.tenant(), entry.id(), entry.as_ref())
     }
 
-    /// Appends several entries (ops or tombstones, from any origins) at once: consecutive
-    /// messages of one origin are stored as a run under one key (far cheaper than one key each;
+    /// Appends several entries (ops or tombstones, from any origins) at once: consecutive ops
+    /// of one origin and kind are stored as a run under one key (far cheaper than one key each;
     /// see run.rs), everything else one by one, each origin's entries in the order given. Reads
     /// see exactly what appending them one by one would give. Idempotent like
     /// [`EventLog::append_entry`]; every entry is attempted, and the first failure is returned.
@@ -122,11 +122,11 @@ impl EventLog {
         Ok(new)
     }
 
-    /// Appends consecutive messages of one origin, none of them held (the writer thread's
-    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry and
-    /// one history entry per target (history_group.rs). Falls back to single appends for a run
-    /// of one, one too large for a run record, or if a record is unexpectedly found under the
-    /// run's key (so no message is ever lost to a run that was not written).
+    /// Appends consecutive ops of one origin and kind, none of them held (the writer thread's
+    /// [`crate::run::RunBuilder`] groups them), as one run record with one time index entry and,
+    /// for messages, one history entry per target (history_group.rs). Falls back to single
+    /// appends for a run of one, one too large for a run record, or if a record is unexpectedly
+    /// found under the run's key (so no op is ever lost to a run that was not written).
     fn append_run(&self, run: &[Entry]) -> Result<(), LogError> {
         let [first, ..] = run else {
             return Ok(());
@@ -135,7 +135,7 @@ impl EventLog {
             [_] => None,
             _ => encode_run(&encode_entries(run)?),
         };
-        let Some(record) = record else {
+        let (Some(record), Some(kind)) = (record, kind_of(first)) else {
             for entry in run {
                 self.append_entry(entry)?;
             }
@@ -145,7 +145,7 @@ impl EventLog {
         self.write_message_indexes(&ops)?;
         let tenant = first.tenant();
         let time = TimeValue {
-            kind: OpKind::Message,
+            kind,
             stamp: first.stamp(),
             count: run.len() as u64,
         };
@@ -159,7 +159,7 @@ impl EventLog {
         let new = self
             .store()
             .insert_if_absent(Space::Ops, &keys::op_key(tenant, first.id())?, &record)
-            .map_err(LogError::storage("writing a run of messages"))?;
+            .map_err(LogError::storage("writing a run of ops"))?;
         if !new {
             for entry in run {
                 self.append_entry(entry)?;

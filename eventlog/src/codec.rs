@@ -49,7 +49,7 @@ pub enum DecodeError {
         #[source]
         source: bincode::error::DecodeError,
     },
-    /// A run of entries (several consecutive messages under one key) whose header does not
+    /// A run of entries (several consecutive ops under one key) whose header does not
     /// match its bytes.
     #[error("run record is malformed: {detail}")]
     MalformedRun {

@@ -7,14 +7,12 @@ use std::ops::Bound;
 
 use latticed_crdt::{NodeId, Op, TenantId, Uid};
 
-use crate::entry::Entry;
 use crate::error::LogError;
 use crate::keys::{KeyBuf, KeyReader, TimeValue, TIME_SUFFIX_LEN};
 use crate::kind::{channel_of, involves_user, OpKind};
 use crate::log::EventLog;
 use crate::run::MAX_RUN_SPAN_MS;
 use crate::storage::Space;
-use crate::stored;
 
 /// What an event query is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,26 +114,9 @@ impl EventLog {
                     return Ok(out);
                 }
             }
-            let ops: Vec<Op> = if time.count == 1 {
-                self.get(tenant, id)?
-                    .and_then(Entry::into_op)
-                    .into_iter()
-                    .collect()
-            } else {
-                match stored::find(self.store(), tenant, id)? {
-                    Some(record) => record
-                        .entries()?
-                        .into_iter()
-                        .filter(|e| {
-                            (id.seq..id.seq.saturating_add(time.count)).contains(&e.id().seq)
-                        })
-                        .filter_map(Entry::into_op)
-                        .collect(),
-                    None => Vec::new(),
-                }
-            };
             waiting.extend(
-                ops.into_iter()
+                self.ops_of_time_entry(tenant, id, time.count)?
+                    .into_iter()
                     .filter(|op| wanted(op))
                     .map(|op| Reverse(Timed(op))),
             );
@@ -196,6 +177,7 @@ mod tests {
     use latticed_crdt::{LamportClock, MessageKind, MessageTarget, MsgId, OpBody, OpId};
 
     use super::*;
+    use crate::entry::Entry;
     use crate::keys;
 
     #[test]

@@ -229,15 +229,16 @@ pub(crate) fn time_key(tenant: &TenantId, wall_ms: u64, id: OpId) -> Result<Vec<
 }
 
 /// What the time index holds about an op, so kind filters and replay ordering need no record
-/// read: its kind and stamp, and for a run of messages (run.rs) how many it holds, the first
-/// being the op the key names.
+/// read: its kind and stamp, and for a run (run.rs) how many ops it holds, the first being the
+/// op the key names (the stamp is the first op's; replay reads a run's other stamps from its
+/// record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TimeValue {
     /// The op's kind.
     pub kind: OpKind,
     /// The op's stamp.
     pub stamp: Stamp,
-    /// Ops in the entry: 1, or the length of a run of messages.
+    /// Ops in the entry: 1, or the length of a run, every op of it of `kind`.
     pub count: u64,
 }
 

@@ -4,7 +4,7 @@
 //! origin, not a full scan). For each origin the walk starts at its last progress checkpoint,
 //! written at flush time after the ops it covers, so a crash can lose a checkpoint but never
 //! leave one ahead of the ops on disk; a checkpoint whose op is missing anyway is ignored and the
-//! origin is walked from seq 1. A record holding a run of messages holds every seq of the run.
+//! origin is walked from seq 1. A record holding a run holds every seq of the run.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latticed_crdt::{NodeId, OpId, TenantId};
+use latticed_crdt::{NodeId, Op, OpId, TenantId};
 use latticed_proto::CaseMapping;
 use parking_lot::{Mutex, RwLock};
 
@@ -330,6 +330,33 @@ impl EventLog {
             Some(record) => record.entry(id.seq),
             None => Ok(None),
         }
+    }
+
+    /// The ops a `time` entry at op `first` counts: that op, or the `count` ops of the run it
+    /// starts (run.rs). Tombstones of pruned messages are left out.
+    pub(crate) fn ops_of_time_entry(
+        &self,
+        tenant: &TenantId,
+        first: OpId,
+        count: u64,
+    ) -> Result<Vec<Op>, LogError> {
+        let Some(record) = stored::find(self.store(), tenant, first)? else {
+            return Ok(Vec::new());
+        };
+        if count == 1 {
+            return Ok(record
+                .entry(first.seq)?
+                .and_then(Entry::into_op)
+                .into_iter()
+                .collect());
+        }
+        let seqs = first.seq..first.seq.saturating_add(count);
+        Ok(record
+            .entries()?
+            .into_iter()
+            .filter(|entry| seqs.contains(&entry.id().seq))
+            .filter_map(Entry::into_op)
+            .collect())
     }
 
     /// Every tenant the log holds ops of, in order.

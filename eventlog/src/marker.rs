@@ -15,13 +15,13 @@ use crate::storage::{Space, Storage};
 
 /// The on-disk format of the log as a whole (key layout and record encoding). Format 2 added
 /// runs of messages under one key (run.rs) and history entries for several messages
-/// (history_group.rs); a format 1 log is a valid format 2 log and is
-/// marked 2 when opened, so a build that only reads format 1 refuses it by name instead of
-/// failing on its first run record.
-pub const LOG_FORMAT: u8 = 2;
+/// (history_group.rs); format 3 lets a run hold ops of any one kind. A log of an earlier format
+/// is a valid log of this one and is marked with this format when opened, so a build that only
+/// reads an earlier format refuses it by name instead of misreading its first run record.
+pub const LOG_FORMAT: u8 = 3;
 
-/// The earlier format this build opens and upgrades.
-const PREVIOUS_FORMAT: u8 = 1;
+/// The earlier formats this build opens and upgrades.
+const PREVIOUS_FORMATS: [u8; 2] = [1, 2];
 
 /// Name of the sentinel file written into the log directory once the log exists.
 pub const SENTINEL_FILE: &str = "LATTICED_EVENTLOG";
@@ -40,7 +40,7 @@ pub(crate) fn check_or_create(dir: &Path, store: &dyn Storage) -> Result<(), Ope
     let sentinel = dir.join(SENTINEL_FILE);
     match marker.as_deref() {
         Some([LOG_FORMAT]) => {}
-        Some([PREVIOUS_FORMAT]) => {
+        Some([previous]) if PREVIOUS_FORMATS.contains(previous) => {
             store
                 .insert(Space::Meta, &key, &[LOG_FORMAT])
                 .and_then(|()| store.flush())
@@ -100,9 +100,11 @@ mod tests {
         assert_eq!(marker(&store), Some(vec![LOG_FORMAT]));
 
         let key = KeyBuf::meta(META_FORMAT).into_vec();
-        store.insert(Space::Meta, &key, &[PREVIOUS_FORMAT]).unwrap();
-        check_or_create(dir.path(), &store).unwrap();
-        assert_eq!(marker(&store), Some(vec![LOG_FORMAT]));
+        for previous in PREVIOUS_FORMATS {
+            store.insert(Space::Meta, &key, &[previous]).unwrap();
+            check_or_create(dir.path(), &store).unwrap();
+            assert_eq!(marker(&store), Some(vec![LOG_FORMAT]));
+        }
 
         store.insert(Space::Meta, &key, &[LOG_FORMAT + 1]).unwrap();
         assert!(matches!(

@@ -43,7 +43,16 @@ impl EventLog {
             r.u64()?;
             let id = r.op_id()?;
             r.finish()?;
-            order.push((time.stamp, id));
+            if time.count == 1 {
+                order.push((time.stamp, id));
+                continue;
+            }
+            // A run is indexed at its first op's time; later ops of it may be past `at_ms`.
+            for op in self.ops_of_time_entry(tenant, id, time.count)? {
+                if op.wall_ms <= at_ms {
+                    order.push((op.stamp, op.id));
+                }
+            }
         }
         order.sort_unstable();
         let mut state = TenantState::new(tenant.clone(), self.casemapping(tenant));

@@ -1,33 +1,37 @@
-//! Message runs: consecutive messages of one origin stored as one `ops` record and one `time`
+//! Runs: consecutive ops of one origin and one kind stored as one `ops` record and one `time`
 //! entry.
 //!
 //! sled pays per key far more than per byte: its leaves hold 16 items, so keys appended in order
 //! split a leaf every few inserts and each split copies the parent index node. With three keys
 //! per message (`ops`, `time`, `history`) the log's writer thread was about half of a node's CPU
-//! during a message burst (docs/benchmarks.md). The writer thread takes appends in batches, and
-//! consecutive messages of one origin in a batch are stored as a run: one `ops` record under the
-//! first message's key, one `time` entry at the first message's time, and one `history` entry per
-//! target (history_group.rs). Readers expand runs; nothing outside this crate sees them.
+//! during a message burst, and a burst of registrations left about 2.5 KB of sled's copied
+//! nodes resident per user (docs/benchmarks.md). The writer thread takes appends in batches, and
+//! consecutive ops of one origin and one [`OpKind`] in a batch are stored as a run: one `ops`
+//! record under the first op's key, one `time` entry at the first op's time (its kind is every
+//! op's kind, so kind filters, replay and retention read it as before), and for messages one
+//! `history` entry per target (history_group.rs). Readers expand runs; nothing outside this crate
+//! sees them.
 //!
 //! A run record is [`RUN_VERSION`], the entry count (`u32`), the end offset of each entry (`u32`
 //! each, counted from the first entry), then the entries, each a complete op record
 //! ([`crate::codec::encode_op_record`]), so one entry is decoded without decoding the others.
 
-use latticed_crdt::{OpBody, OpId};
+use latticed_crdt::OpId;
 
 use crate::codec::{encode_op_record, DecodeError, OP_RECORD_LIMIT};
 use crate::entry::Entry;
 use crate::error::LogError;
+use crate::kind::OpKind;
 
 /// First byte of a run record; a single entry's record starts with
 /// [`crate::codec::RECORD_VERSION`] (1).
 pub(crate) const RUN_VERSION: u8 = 2;
 
-/// Most messages in one run. Bounds what reading one message of a run costs (retention rewrites
-/// a run when it prunes part of it).
+/// Most ops in one run. Bounds what reading one op of a run costs (retention rewrites a run of
+/// messages when it prunes part of it).
 pub(crate) const MAX_RUN_LEN: usize = 64;
 
-/// Most wall time between a run's first and last message. A time-range query starts its scan
+/// Most wall time between a run's first and last op. A time-range query starts its scan
 /// this much before its range, so it sees runs that began before the range and reach into it.
 pub(crate) const MAX_RUN_SPAN_MS: u64 = 1_000;
 
@@ -156,10 +160,11 @@ impl<'a> Stored<'a> {
     }
 }
 
-/// Groups the writer thread's batch into runs. A message extends the open run of its tenant and
-/// origin when it is that run's next seq, not earlier in wall time than the run's last message,
-/// and within [`MAX_RUN_LEN`] and [`MAX_RUN_SPAN_MS`] of the run's start; any other entry of that
-/// tenant and origin closes the run first, so each origin's entries are written in batch order.
+/// Groups the writer thread's batch into runs. An op extends the open run of its tenant and
+/// origin when it is of the run's kind and the run's next seq, not earlier in wall time than the
+/// run's last op, and within [`MAX_RUN_LEN`] and [`MAX_RUN_SPAN_MS`] of the run's start; any
+/// other entry of that tenant and origin closes the run first, so each origin's entries are
+/// written in batch order.
 #[derive(Default)]
 pub(crate) struct RunBuilder {
     open: Vec<Vec<Entry>>,
@@ -190,7 +195,7 @@ impl RunBuilder {
             let closed = self.open.swap_remove(i);
             return Push::Closed(closed, entry);
         }
-        if is_message(&entry) && !held(&entry) {
+        if kind_of(&entry).is_some() && !held(&entry) {
             self.open.push(vec![entry]);
             return Push::Taken;
         }
@@ -203,8 +208,9 @@ impl RunBuilder {
     }
 }
 
-fn is_message(entry: &Entry) -> bool {
-    matches!(entry, Entry::Op(op) if matches!(op.body, OpBody::Message { .. }))
+/// The kind of an op; `None` for a pruned message's tombstone, which never joins a run.
+pub(crate) fn kind_of(entry: &Entry) -> Option<OpKind> {
+    entry.op().map(|op| OpKind::of(&op.body))
 }
 
 fn same_origin(a: &Entry, b: &Entry) -> bool {
@@ -215,7 +221,7 @@ fn extends(run: &[Entry], entry: &Entry) -> bool {
     let (Some(first), Some(last)) = (run.first(), run.last()) else {
         return false;
     };
-    is_message(entry)
+    kind_of(entry).is_some_and(|kind| kind_of(first) == Some(kind))
         && run.len() < MAX_RUN_LEN
         && entry.id()
             == OpId {
@@ -233,6 +239,7 @@ mod tests {
     };
 
     use super::*;
+    use crate::entry::PrunedMessage;
 
     fn op(origin: u32, seq: u64, wall_ms: u64, message: bool) -> Entry {
         let from = Uid {
@@ -294,28 +301,29 @@ mod tests {
     }
 
     #[test]
-    fn runs_hold_consecutive_messages_of_one_origin_only() {
+    fn runs_hold_consecutive_ops_of_one_origin_and_kind() {
         let groups = group(vec![
             op(1, 1, 10, true),
             op(2, 1, 10, true),
             op(1, 2, 11, true),
             op(1, 3, 11, false),
-            op(1, 4, 12, true),
-            op(1, 6, 12, true),
-            op(1, 7, 5, true),
-            op(1, 8, 5 + MAX_RUN_SPAN_MS + 1, true),
+            op(1, 4, 11, false),
+            op(1, 5, 12, true),
+            op(1, 7, 12, true),
+            op(1, 8, 5, true),
+            op(1, 9, 5 + MAX_RUN_SPAN_MS + 1, true),
             op(2, 2, 10, true),
         ]);
         assert_eq!(
             groups,
             vec![
                 vec![1, 2],
-                vec![3],
-                vec![4],
-                vec![6],
+                vec![3, 4],
+                vec![5],
                 vec![7],
-                vec![1, 2],
                 vec![8],
+                vec![1, 2],
+                vec![9],
             ]
         );
         let long: Vec<Entry> = (1..=MAX_RUN_LEN as u64 + 1)
@@ -326,7 +334,7 @@ mod tests {
     }
 
     #[test]
-    fn held_messages_neither_start_nor_extend_a_run() {
+    fn tombstones_and_held_ops_neither_start_nor_extend_a_run() {
         let mut builder = RunBuilder::default();
         let held = |e: &Entry| e.id().seq == 2;
         assert!(matches!(builder.push(op(1, 1, 1, true), held), Push::Taken));
@@ -338,6 +346,23 @@ mod tests {
             builder.push(op(1, 2, 1, true), held),
             Push::Alone(_)
         ));
+        let tombstone = |seq| {
+            let Entry::Op(op) = op(1, seq, 1, true) else {
+                unreachable!("op() makes ops")
+            };
+            Entry::Pruned(PrunedMessage {
+                tenant: op.tenant,
+                id: op.id,
+                stamp: op.stamp,
+                wall_ms: op.wall_ms,
+            })
+        };
+        assert!(matches!(builder.push(op(1, 3, 1, true), held), Push::Taken));
+        assert!(matches!(
+            builder.push(tombstone(4), held),
+            Push::Closed(run, _) if run.len() == 1
+        ));
+        assert!(matches!(builder.push(tombstone(4), held), Push::Alone(_)));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Reading entries from the `ops` keyspace, where a key holds one entry or a run of consecutive
-//! messages (run.rs): finding the record that holds an op id, and scanning entries in seq order.
+//! ops (run.rs): finding the record that holds an op id, and scanning entries in seq order.
 
 use std::collections::VecDeque;
 use std::ops::Bound;

@@ -1,6 +1,6 @@
-//! Runs of messages: a log written with `append_batch` (consecutive messages of one origin under
-//! one key) answers every read exactly like a log written op by op, before and after reopening
-//! and pruning, while holding fewer `ops` keys.
+//! Runs: a log written with `append_batch` (consecutive ops of one origin and kind under one
+//! key) answers every read exactly like a log written op by op, before and after reopening and
+//! pruning, while holding fewer `ops` keys.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -14,8 +14,9 @@ use latticed_eventlog::{
 
 use crate::support::{tenant, uid, Origin};
 
-/// Two origins interleaved: joins, long bursts of channel and private messages (longer than a
-/// run may be, with a jump in time and a clock step back), a topic in the middle of a burst.
+/// Two origins interleaved: a burst of arrivals and joins, long bursts of channel and private
+/// messages (longer than a run may be, with a jump in time and a clock step back), a topic in
+/// the middle of a burst.
 fn workload() -> Vec<Entry> {
     let mut one = Origin::new(1);
     let mut two = Origin::new(2);
@@ -26,6 +27,14 @@ fn workload() -> Vec<Entry> {
         two.arrive(1_002, bob, "bob"),
         two.join(1_003, bob, "#a"),
     ];
+    // Registrations and joins as a netjoin or a busy minute brings them: runs of state ops.
+    for n in 10..50 {
+        ops.push(two.arrive(1_000 + n, uid(2, n), &format!("user{n}")));
+    }
+    for n in 10..50 {
+        let channel = if n % 3 == 0 { "#b" } else { "#a" };
+        ops.push(two.join(1_040 + n, uid(2, n), channel));
+    }
     let mut wall = 2_000u64;
     for n in 0..300u64 {
         wall += match n {
@@ -77,11 +86,13 @@ fn reads(log: &EventLog) -> Vec<String> {
         EventFilter::default(),
         EventFilter::default().kind(OpKind::Message),
         EventFilter::default().kind(OpKind::SetTopic),
+        EventFilter::default().kind(OpKind::Join),
         EventFilter::default().target(EventTarget::Channel("#A".into())),
         EventFilter::default().target(EventTarget::User(uid(2, 1))),
     ];
     for (from, to) in [
         (0, u64::MAX),
+        (1_025, 1_070),
         (2_300, 2_900),
         (2_420, 2_421),
         (3_000, 8_000),
@@ -158,7 +169,7 @@ fn reads(log: &EventLog) -> Vec<String> {
     for msgid in msgids.iter().step_by(5) {
         out.push(format!("{:?}", log.message(&t, *msgid)));
     }
-    for at in [1_500, 2_600, 9_000] {
+    for at in [1_030, 1_065, 1_500, 2_600, 9_000] {
         out.push(log.replay_json(&t, at).unwrap());
     }
     out
