@@ -19,7 +19,8 @@ import statistics
 import sys
 import time
 
-# Figures per scenario: (label, how to read it from a report, whether higher is better).
+# Figures per scenario: (label, how to read it from a report, whether higher is better; None for
+# context that is not the server's doing, which gets no ratio).
 METRICS = {
     "fanout": [
         ("deliveries/s", lambda r: r.get("deliveries_per_sec"), True),
@@ -29,6 +30,7 @@ METRICS = {
         ("server CPU (% of a core)", lambda r: _get(r, "server_cpu", "percent_of_one_core"), False),
         ("setup + barrier (s)", lambda r: r.get("setup_secs"), False),
         ("lost deliveries", lambda r: r.get("lost_deliveries"), False),
+        ("host steal (% of all CPU)", lambda r: r.get("host_steal_percent"), None),
     ],
     "channels": [
         ("deliveries/s", lambda r: r.get("deliveries_per_sec"), True),
@@ -38,6 +40,7 @@ METRICS = {
         ("server CPU (% of a core)", lambda r: _get(r, "server_cpu", "percent_of_one_core"), False),
         ("setup + barrier (s)", lambda r: r.get("setup_secs"), False),
         ("lost deliveries", lambda r: r.get("lost_deliveries"), False),
+        ("host steal (% of all CPU)", lambda r: r.get("host_steal_percent"), None),
     ],
     "connect": [
         ("registrations/s", lambda r: r.get("registrations_per_sec"), True),
@@ -47,6 +50,7 @@ METRICS = {
         ("RSS per added connection, N/2 to N (bytes)",
          lambda r: r.get("rss_per_added_connection_bytes"), False),
         ("registered", lambda r: r.get("registered"), True),
+        ("host steal (% of all CPU)", lambda r: r.get("host_steal_percent"), None),
     ],
     "cross": [
         ("deliveries/s", lambda r: r.get("deliveries_per_sec"), True),
@@ -55,6 +59,7 @@ METRICS = {
         ("sender-server latency p50 (ms)", lambda r: _sender_node(r, "p50_ms"), False),
         ("setup + barrier (s)", lambda r: r.get("setup_secs"), False),
         ("lost deliveries", lambda r: r.get("lost_deliveries"), False),
+        ("host steal (% of all CPU)", lambda r: r.get("host_steal_percent"), None),
     ],
 }
 
@@ -165,7 +170,8 @@ def table(path, title, notes):
         out.append("|" + "---|" * len(header))
         for label, read, higher_better in metrics:
             medians = {}
-            row = [label + (" ↑" if higher_better else " ↓")]
+            arrow = {True: " ↑", False: " ↓", None: ""}[higher_better]
+            row = [label + arrow]
             for server in present:
                 values = [
                     read(r["report"])
@@ -177,7 +183,8 @@ def table(path, title, notes):
                 row.append(_cell(values))
             for peer in ratio_peers:
                 ours, theirs = medians.get("latticed"), medians.get(peer)
-                row.append(f"{ours / theirs:.2f}" if ours is not None and theirs else "—")
+                ratio = higher_better is not None and ours is not None and theirs
+                row.append(f"{ours / theirs:.2f}" if ratio else "—")
             out.append("| " + " | ".join(row) + " |")
         out.append("")
 

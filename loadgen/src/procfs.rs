@@ -1,6 +1,8 @@
 //! Server-side cost, read from Linux /proc: CPU time (utime + stime of every thread, from
 //! `/proc/PID/stat`) and resident memory (`VmRSS` in `/proc/PID/status`). Any server works, since
-//! nothing is asked of it beyond its PID.
+//! nothing is asked of it beyond its PID. Also the CPU time a virtual machine's host took from it
+//! (steal, from `/proc/stat`): on a shared VM every server's latency rises with it, so each run
+//! reports it next to its figures.
 
 use std::time::Instant;
 
@@ -24,6 +26,30 @@ pub struct CpuUsage {
     pub wall_secs: f64,
     /// `cpu_secs / wall_secs` as a percentage of one core (can exceed 100 on several cores).
     pub percent_of_one_core: f64,
+}
+
+/// The whole machine's CPU time so far: the total and what the host took (steal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostSample {
+    total: u64,
+    steal: u64,
+}
+
+/// Read the machine's cumulative CPU time now.
+pub fn host_sample() -> Result<HostSample, Error> {
+    let path = "/proc/stat";
+    parse_host_cpu(&read(path)?).ok_or_else(|| Error::ProcFormat {
+        path: path.to_owned(),
+        detail: "no \"cpu\" line with eight counters".to_owned(),
+    })
+}
+
+/// Percent of all CPU time between two samples that the host gave to other guests; `None` when
+/// no time passed between them.
+pub fn host_steal_percent(before: HostSample, after: HostSample) -> Option<f64> {
+    let total = after.total.checked_sub(before.total).filter(|t| *t > 0)?;
+    let steal = after.steal.saturating_sub(before.steal);
+    Some(steal as f64 / total as f64 * 100.0)
 }
 
 /// Read the process's cumulative CPU time now.
@@ -102,6 +128,25 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq and steal make
+/// up the total (guest time is already counted in user and nice).
+fn parse_host_cpu(text: &str) -> Option<HostSample> {
+    let line = text.lines().find(|line| line.starts_with("cpu "))?;
+    let counters: Vec<u64> = line["cpu ".len()..]
+        .split_ascii_whitespace()
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [.., steal] = counters[..] else {
+        return None;
+    };
+    (counters.len() == 8).then(|| HostSample {
+        total: counters.iter().sum(),
+        steal,
+    })
+}
+
 /// `VmRSS` from `/proc/PID/status`, converted from kB to bytes.
 fn parse_status_rss(text: &str) -> Option<u64> {
     let line = text.lines().find(|line| line.starts_with("VmRSS:"))?;
@@ -137,6 +182,24 @@ mod tests {
         assert_eq!(parse_status_rss("Name: x\n"), None);
         assert_eq!(parse_status_rss("VmRSS: 12 MB\n"), None);
         assert_eq!(parse_status_rss("VmRSS: lots kB\n"), None);
+    }
+
+    #[test]
+    fn host_steal_is_a_share_of_all_cpu_time() {
+        let before = "cpu  100 0 50 800 10 0 5 35 0 0\ncpu0 50 0 25 400 5 0 2 18 0 0\n";
+        let after = "cpu  200 0 100 1495 10 0 10 185 7 0\ncpu0 100 0 50 750 5 0 5 90 3 0\n";
+        let (before, after) = (
+            parse_host_cpu(before).unwrap(),
+            parse_host_cpu(after).unwrap(),
+        );
+        assert_eq!(before.total, 1000);
+        let steal = host_steal_percent(before, after).unwrap();
+        assert!((steal - 15.0).abs() < 1e-9, "{steal}");
+        assert_eq!(host_steal_percent(after, after), None);
+        assert_eq!(parse_host_cpu("cpu  1 2 3 4 5 6 7\n"), None);
+        assert_eq!(parse_host_cpu("cpu  1 2 3 4 5 6 7 x\n"), None);
+        assert_eq!(parse_host_cpu("cpu0 1 2 3 4 5 6 7 8\n"), None);
+        assert!(host_sample().is_ok());
     }
 
     #[test]

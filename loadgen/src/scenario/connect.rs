@@ -64,6 +64,10 @@ pub struct ConnectFigures {
     /// Why the server memory could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_rss_error: Option<String>,
+    /// Percent of the machine's CPU time a virtual machine's host took (steal) from the first
+    /// connection until every client settled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_steal_percent: Option<f64>,
 }
 
 /// What one client did.
@@ -87,6 +91,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
     check_count("clients", args.clients, 1)?;
     check_count("concurrency", args.concurrency, 1)?;
     let rss_before = args.server_pid.map(procfs::vm_rss_bytes).transpose()?;
+    let host_before = procfs::host_sample().ok();
     let epoch = Instant::now();
     let slots = Arc::new(Semaphore::new(args.concurrency));
     let (events_tx, mut events) = mpsc::unbounded_channel();
@@ -143,6 +148,9 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
             .await;
     }
     let settled = storm.settled;
+    let host_steal_percent = host_before
+        .zip(procfs::host_sample().ok())
+        .and_then(|(before, after)| procfs::host_steal_percent(before, after));
     let mut latencies = std::mem::take(&mut storm.latencies);
     let timed_out = settled < args.clients;
     eprintln!(
@@ -198,6 +206,7 @@ pub async fn run(args: ConnectArgs) -> Result<Report<ConnectArgs, ConnectFigures
             _ => None,
         },
         server_rss_error: rss_error,
+        host_steal_percent,
     };
     let label = args.common.label.clone();
     Ok(Report {

@@ -60,6 +60,8 @@ pub struct Outcome {
     pub send_secs: Option<f64>,
     /// Server CPU use over the measured phase, if a PID was given.
     pub cpu: Option<Result<CpuUsage, String>>,
+    /// Percent of the machine's CPU time the host took (steal) over the measured phase.
+    pub host_steal_percent: Option<f64>,
 }
 
 /// What the coordinator knows about each client from its events.
@@ -151,6 +153,7 @@ pub async fn run(plan: Arc<Plan>, settings: Settings) -> Outcome {
         go: None,
         send_secs: None,
         cpu: None,
+        host_steal_percent: None,
         present: vec![false; clients],
     };
     run.drive(&shared, &settings, &mut book, &mut events, &commands)
@@ -177,6 +180,7 @@ pub async fn run(plan: Arc<Plan>, settings: Settings) -> Outcome {
             .map(|go| u64::try_from(go.duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)),
         send_secs: run.send_secs,
         cpu: run.cpu,
+        host_steal_percent: run.host_steal_percent,
     }
 }
 
@@ -187,6 +191,7 @@ struct Run {
     go: Option<Instant>,
     send_secs: Option<f64>,
     cpu: Option<Result<CpuUsage, String>>,
+    host_steal_percent: Option<f64>,
     present: Vec<bool>,
 }
 
@@ -239,6 +244,7 @@ impl Run {
         self.phase = "send";
         self.present = (0..clients).map(|i| book.alive(i)).collect();
         let cpu_before = settings.server_pid.map(procfs::cpu_sample);
+        let host_before = procfs::host_sample().ok();
         let go = Instant::now();
         self.go = Some(go);
         for (idx, tx) in commands.iter().enumerate() {
@@ -253,6 +259,7 @@ impl Run {
         if !wait(events, book, deadline, senders_done).await {
             self.timed_out = true;
             self.cpu = finish_cpu(settings, cpu_before);
+            self.host_steal_percent = host_steal_since(host_before);
             return;
         }
         self.send_secs = Some(go.elapsed().as_secs_f64());
@@ -276,6 +283,7 @@ impl Run {
             sleep(DRAIN_POLL).await;
         }
         self.cpu = finish_cpu(settings, cpu_before);
+        self.host_steal_percent = host_steal_since(host_before);
         if shared.received.load(Ordering::Relaxed) < expected && Instant::now() >= deadline {
             self.timed_out = true;
             return;
@@ -295,6 +303,11 @@ fn finish_cpu(
         procfs::cpu_usage(before, after)
     });
     Some(usage.map_err(|err| err.to_string()))
+}
+
+/// What the host took of the machine's CPU since `before`, if both samples could be read.
+fn host_steal_since(before: Option<procfs::HostSample>) -> Option<f64> {
+    procfs::host_steal_percent(before?, procfs::host_sample().ok()?)
 }
 
 /// One barrier round: in each channel, its first live member sends a marker; every other live

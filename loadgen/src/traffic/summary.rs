@@ -58,6 +58,10 @@ pub struct TrafficFigures {
     /// Why the server CPU could not be measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_error: Option<String>,
+    /// Percent of the machine's CPU time a virtual machine's host took (steal) over the measured
+    /// phase: latencies of any server rise with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_steal_percent: Option<f64>,
 }
 
 /// Delivery figures of the clients of one server.
@@ -188,6 +192,7 @@ pub fn summarize(plan: &Plan, outcome: Outcome, per_node: bool) -> TrafficFigure
         },
         server_cpu,
         server_cpu_error,
+        host_steal_percent: outcome.host_steal_percent,
     }
 }
 
@@ -276,6 +281,7 @@ mod tests {
             go_ns: Some(1_000_000_000),
             send_secs: Some(0.001),
             cpu: Some(Err("gone".to_owned())),
+            host_steal_percent: Some(2.5),
         };
         let figures = summarize(&plan, outcome, true);
         assert_eq!(figures.clients_ready, 3);
@@ -291,6 +297,7 @@ mod tests {
         assert!((figures.deliveries_per_sec - 1000.0).abs() < 1e-6);
         assert_eq!(figures.latency_ms.as_ref().unwrap().max_ms, 6.0);
         assert_eq!(figures.server_cpu_error.as_deref(), Some("gone"));
+        assert_eq!(figures.host_steal_percent, Some(2.5));
         let [first, second] = &figures.per_node[..] else {
             panic!("expected two servers");
         };
@@ -319,6 +326,7 @@ mod tests {
             go_ns: None,
             send_secs: None,
             cpu: None,
+            host_steal_percent: None,
         };
         let figures = summarize(&plan, outcome, false);
         assert_eq!(figures.deliveries_per_sec, 0.0);
