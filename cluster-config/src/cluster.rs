@@ -40,6 +40,11 @@ pub struct ClusterConfig {
     /// so a short split is invisible to users.
     #[serde(default = "default_grace_period_secs")]
     pub grace_period_secs: u64,
+    /// Frames that may wait to be sent on one link (1..=1048576). Past it, this node's new ops are
+    /// not queued for that peer live: it gets them from the event log, in order, once the link
+    /// has room again, so a burst bigger than the queue costs latency, never ops.
+    #[serde(default = "default_link_queue_frames")]
+    pub link_queue_frames: usize,
     /// Accept links from nodes that are not in `peers` but hold a certificate signed by the cluster
     /// CA (and know the secret). Needed on a running cluster for new nodes to `--join` it.
     #[serde(default)]
@@ -61,6 +66,10 @@ fn default_grace_period_secs() -> u64 {
     30
 }
 
+fn default_link_queue_frames() -> usize {
+    1024
+}
+
 impl ClusterConfig {
     /// A config with the given required fields and every optional key at its default, for configs
     /// built in code (tests, tools).
@@ -80,6 +89,7 @@ impl ClusterConfig {
             keepalive_ms: default_keepalive_ms(),
             idle_timeout_ms: default_idle_timeout_ms(),
             grace_period_secs: default_grace_period_secs(),
+            link_queue_frames: default_link_queue_frames(),
             allow_join: false,
             peers: Vec::new(),
         }
@@ -112,6 +122,7 @@ impl fmt::Debug for ClusterConfig {
             .field("keepalive_ms", &self.keepalive_ms)
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("grace_period_secs", &self.grace_period_secs)
+            .field("link_queue_frames", &self.link_queue_frames)
             .field("allow_join", &self.allow_join)
             .field("peers", &self.peers)
             .finish()

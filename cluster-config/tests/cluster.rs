@@ -101,6 +101,12 @@ fn timeouts_are_range_checked() {
         "cluster.grace_period_secs",
         "must be between 0 and 86400",
     );
+    let config = with_cluster(|c| c.link_queue_frames = 0);
+    assert_rejected(
+        &config,
+        "cluster.link_queue_frames",
+        "must be between 1 and 1048576, got 0",
+    );
 }
 
 #[test]

@@ -217,10 +217,22 @@ impl<T: Payload> ClusterHandle<T> {
 
     /// Queues a frame, encoded once, for every linked peer, and says which queues were full.
     pub fn broadcast(&self, frame: &T) -> Result<Broadcast, SendError> {
-        let encoded = self.encode(frame)?;
+        self.broadcast_except(&self.encode(frame)?, |_| false)
+    }
+
+    /// Queues an encoded frame for every linked peer `skip` does not name (a peer that is being
+    /// sent what it missed another way, in order), and says which queues were full.
+    pub fn broadcast_except(
+        &self,
+        encoded: &EncodedFrame,
+        mut skip: impl FnMut(NodeId) -> bool,
+    ) -> Result<Broadcast, SendError> {
         self.check_running()?;
         let mut outcome = Broadcast::default();
         for (id, entry) in self.shared.links.lock().iter() {
+            if skip(*id) {
+                continue;
+            }
             match entry.queue.try_send(encoded.bytes.clone()) {
                 Ok(()) => outcome.queued.push(*id),
                 Err(_) => outcome.full.push(*id),

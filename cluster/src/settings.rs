@@ -140,6 +140,7 @@ impl ClusterSettings {
         settings.join = join;
         settings.keepalive = cluster.keepalive();
         settings.idle_timeout = cluster.idle_timeout();
+        settings.queue_frames = cluster.link_queue_frames;
         Ok(settings)
     }
 

@@ -323,6 +323,31 @@ impl EventLog {
         Ok(out)
     }
 
+    /// The entries of one origin for `tenant` with a seq above `after`, in seq order, at most
+    /// `limit`: what a peer that missed that origin's ops from `after` on needs, without a scan
+    /// of the other origins. Empty when nothing more is held.
+    pub fn origin_ops_after(
+        &self,
+        tenant: &TenantId,
+        origin: NodeId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>, LogError> {
+        self.settle();
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let mut scan = EntryScan::new(self.store(), tenant, origin, first)?;
+        let mut out = Vec::new();
+        while out.len() < limit {
+            match scan.next_entry()? {
+                Some(entry) => out.push(entry),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// The entry held for an op id, if any.
     pub fn get(&self, tenant: &TenantId, id: OpId) -> Result<Option<Entry>, LogError> {
         self.settle();

@@ -14,6 +14,9 @@ pub struct ReplMetrics {
     pub ops_shipped: IntCounter,
     /// Ops from peers applied here.
     pub ops_applied: IntCounter,
+    /// Local ops a peer got from the event log instead of live, because its link queue was full
+    /// (counted once per peer and op).
+    pub ops_sent_from_log: IntCounter,
     /// Ops a peer lacked when it last told us its version vector.
     pub lag_ops: IntGaugeVec,
     /// A peer linked again after its link went down.
@@ -41,6 +44,10 @@ impl ReplMetrics {
             ops_shipped: IntCounter::new(
                 "latticed_replication_ops_shipped_total",
                 "Local ops sent to peers",
+            )?,
+            ops_sent_from_log: IntCounter::new(
+                "latticed_replication_ops_sent_from_log_total",
+                "Local ops a peer got from the event log, in order, because its link queue was full",
             )?,
             ops_applied: IntCounter::new(
                 "latticed_replication_ops_applied_total",
@@ -74,6 +81,7 @@ impl ReplMetrics {
         registry.register(Box::new(m.rtt_seconds.clone()))?;
         registry.register(Box::new(m.ops_shipped.clone()))?;
         registry.register(Box::new(m.ops_applied.clone()))?;
+        registry.register(Box::new(m.ops_sent_from_log.clone()))?;
         registry.register(Box::new(m.lag_ops.clone()))?;
         registry.register(Box::new(m.heals.clone()))?;
         registry.register(Box::new(m.split_expiries.clone()))?;

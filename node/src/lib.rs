@@ -7,6 +7,7 @@ pub mod admin;
 mod cluster_metrics;
 mod incarnation;
 pub mod inspect;
+mod lagging;
 mod listener;
 mod rehash;
 pub mod replication;
@@ -170,11 +171,12 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let repl_metrics =
         cluster_metrics::ReplMetrics::register(&registry).context("registering cluster metrics")?;
     let sink: Arc<dyn OpSink> = match &cluster {
-        Some((handle, _)) => Arc::new(replication::ReplicatingSink {
-            local: local_sink,
-            cluster: handle.clone(),
-            metrics: repl_metrics.clone(),
-        }),
+        Some((handle, _)) => Arc::new(replication::ReplicatingSink::new(
+            local_sink,
+            log.clone(),
+            handle.clone(),
+            repl_metrics.clone(),
+        )),
         None => Arc::new(local_sink),
     };
     let ready = Arc::new(AtomicBool::new(false));

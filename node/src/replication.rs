@@ -18,10 +18,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster_metrics::ReplMetrics;
+use crate::lagging::Lagging;
 use crate::split_timers::SplitTimers;
 
-/// Ops per catch-up frame.
-const CATCH_UP_BATCH: usize = 512;
+/// Ops per catch-up frame (also for a lagging peer, lagging.rs).
+pub(crate) const CATCH_UP_BATCH: usize = 512;
 
 /// Most op frames applied in one run before local clients are woken (see
 /// [`Replicator::receive_queued_ops`]).
@@ -57,14 +58,31 @@ pub enum ReplFrame {
     },
 }
 
-/// An [`OpSink`] that records locally, then ships the op to every linked peer.
+/// An [`OpSink`] that records locally (appending to the event log), then ships the op to every
+/// linked peer, live, or from the log to a peer whose link queue was full (lagging.rs).
 pub struct ReplicatingSink<S> {
-    /// The local sink (event log, metrics).
-    pub local: S,
-    /// The cluster links.
-    pub cluster: ClusterHandle<ReplFrame>,
-    /// Cluster metrics.
-    pub metrics: ReplMetrics,
+    local: S,
+    cluster: ClusterHandle<ReplFrame>,
+    metrics: ReplMetrics,
+    lagging: Arc<Lagging>,
+}
+
+impl<S: OpSink> ReplicatingSink<S> {
+    /// Ships what `local` records (it must append each op to `log` before it returns) through
+    /// `cluster`.
+    pub fn new(
+        local: S,
+        log: EventLog,
+        cluster: ClusterHandle<ReplFrame>,
+        metrics: ReplMetrics,
+    ) -> Self {
+        ReplicatingSink {
+            lagging: Arc::new(Lagging::new(log, cluster.clone(), metrics.clone())),
+            local,
+            cluster,
+            metrics,
+        }
+    }
 }
 
 impl<S: OpSink> OpSink for ReplicatingSink<S> {
@@ -80,8 +98,24 @@ impl<S: OpSink> OpSink for ReplicatingSink<S> {
             after: Some(after),
             entries: vec![Entry::Op(op.clone())],
         };
-        match self.cluster.broadcast(&frame) {
-            Ok(_) => self.metrics.ops_shipped.inc(),
+        let shipped = self.cluster.encode(&frame).and_then(|encoded| {
+            let mut table = self.lagging.table.lock();
+            let outcome = self
+                .cluster
+                .broadcast_except(&encoded, |peer| table.defer(peer, &op.tenant, op.id.seq))?;
+            for peer in outcome.full {
+                if table.start(peer, &op.tenant, op.id.seq) {
+                    tokio::spawn(self.lagging.clone().send_from_log(
+                        peer,
+                        op.tenant.clone(),
+                        op.id.origin,
+                    ));
+                }
+            }
+            Ok(())
+        });
+        match shipped {
+            Ok(()) => self.metrics.ops_shipped.inc(),
             Err(err) => {
                 tracing::warn!(%err, op = ?op.id, "could not ship op to peers; they will catch up")
             }

@@ -16,6 +16,8 @@
 //!   every op (its CHATHISTORY has the messages from before it joined).
 //! - A `kill -9` that loses ops the node had already shipped to a peer still ends its users'
 //!   sessions everywhere when it restarts: no ghost user keeps a nick.
+//! - A burst far bigger than a link's queue reaches the far node's client whole and in order;
+//!   the peer got what its queue refused from the sender's event log.
 //!
 //! Every cross-node expectation waits at most [`CONVERGE`], polling; the only fixed wait is the
 //! length of the pause itself.
@@ -756,6 +758,46 @@ async fn a_crash_before_the_flush_leaves_no_ghost_user() {
         v.names.len() == 2 && v.nicks() == BTreeSet::from(["alice", "carol"])
     })
     .await;
+}
+
+/// Messages in the burst of [`a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order`].
+const BURST: usize = 1500;
+
+#[tokio::test]
+async fn a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order() {
+    // Two frames fit in a link's queue: the burst overflows it at once.
+    let timing = Timing {
+        link_queue_frames: 2,
+        ..Timing::DEFAULT
+    };
+    let chan = "#burst";
+    let cluster = Cluster::start(2, timing).await;
+    let mut alice = cluster.node(1).register("alice", &[]).await;
+    alice.join(chan).await;
+    let mut bob = Watched::register(&cluster, 2, "bob").await;
+    wait_for_member(&mut bob, chan, "alice").await;
+    bob.client.join(chan).await;
+    alice.expect("JOIN").await;
+
+    let burst: String = (0..BURST)
+        .map(|n| format!("PRIVMSG {chan} :m{n}\r\n"))
+        .collect();
+    alice.send_raw(burst.as_bytes()).await;
+    for n in 0..BURST {
+        let got = bob
+            .expect(&format!("message {n} of the burst"), |m| {
+                m.command == "PRIVMSG"
+            })
+            .await;
+        assert_eq!(got.last(), format!("m{n}"), "the burst in order, once each");
+    }
+    let from_log = cluster
+        .node(1)
+        .metric("latticed_replication_ops_sent_from_log_total");
+    assert!(
+        from_log > 0.0,
+        "node 1's link queue overflowed and node 2 got the rest from its log"
+    );
 }
 
 /// The QUIT reason of users hidden by an expired split.

@@ -10,6 +10,8 @@ use crate::node::NodeConfig;
 
 /// Longest grace period: a day. Longer would keep a dead node's users visible for days.
 const MAX_GRACE_PERIOD_SECS: u64 = 86_400;
+/// Most frames one cluster link may queue: about 300 MB of typical op frames.
+const MAX_LINK_QUEUE_FRAMES: usize = 1 << 20;
 /// Longest idle timeout: ten minutes. Longer and a dead peer would go unnoticed for too long.
 const MAX_IDLE_TIMEOUT_MS: u64 = 600_000;
 
@@ -47,6 +49,11 @@ impl Checker<'_> {
             "cluster.grace_period_secs",
             cluster.grace_period_secs,
             0..=MAX_GRACE_PERIOD_SECS,
+        )?;
+        self.range(
+            "cluster.link_queue_frames",
+            cluster.link_queue_frames,
+            1..=MAX_LINK_QUEUE_FRAMES,
         )?;
         self.peers(cluster, node)
     }

@@ -74,6 +74,14 @@ fn reads(log: &EventLog) -> Vec<String> {
         }
     }
     out.push(format!("{:?}", log.version_vector(&t)));
+    for origin in origins() {
+        for after in [0, 5, 43, 44, 77, 200, u64::MAX] {
+            for limit in [1, 30, 1_000] {
+                let entries = log.origin_ops_after(&t, origin, after, limit).unwrap();
+                out.push(format!("{origin:?} after {after} ({limit}): {entries:?}"));
+            }
+        }
+    }
     for first in (0..=250).step_by(9) {
         for second in [0, 30, 61] {
             let vv: VersionVector = BTreeMap::from([(NodeId(1), first), (NodeId(2), second)]);
@@ -205,6 +213,16 @@ fn a_log_written_in_runs_reads_like_one_written_op_by_op() {
     assert_eq!(batch.metrics().appends, entries.len() as u64);
     assert_eq!(batch.metrics().duplicates, 1);
     assert_eq!(reads(&batch), reads(&single));
+    let seqs: Vec<(NodeId, u64)> = batch
+        .origin_ops_after(&tenant(), NodeId(2), 10, 40)
+        .unwrap()
+        .iter()
+        .map(|entry| (entry.id().origin, entry.id().seq))
+        .collect();
+    assert_eq!(
+        seqs,
+        (11..=50).map(|seq| (NodeId(2), seq)).collect::<Vec<_>>()
+    );
 
     drop(batch);
     drop(single);

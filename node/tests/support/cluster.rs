@@ -54,17 +54,20 @@ pub struct Timing {
     pub flush_interval_ms: u64,
     /// Ops between state snapshots (`node.snapshot_every_ops`).
     pub snapshot_every_ops: u64,
+    /// Frames that may wait on one link (`cluster.link_queue_frames`).
+    pub link_queue_frames: usize,
 }
 
 impl Timing {
     /// The built-in defaults: 1 s keep-alive, 5 s idle timeout, 30 s grace period, 50 ms flushes,
-    /// a snapshot every 10 000 ops.
+    /// a snapshot every 10 000 ops, 1024 frames per link queue.
     pub const DEFAULT: Timing = Timing {
         keepalive_ms: 1000,
         idle_timeout_ms: 5000,
         grace_period_secs: 30,
         flush_interval_ms: 50,
         snapshot_every_ops: 10_000,
+        link_queue_frames: 1024,
     };
 }
 
@@ -392,12 +395,14 @@ fn node_config(id: u64, ports: Ports, peers: &[(u64, SocketAddr)], timing: Timin
          [cluster]\nlisten = \"{cluster}\"\nsecret = \"{SECRET}\"\n\
          ca = \"../{PKI_DIR}/ca.pem\"\ncert = \"../{PKI_DIR}/{name}.pem\"\n\
          key = \"../{PKI_DIR}/{name}.key\"\n\
-         keepalive_ms = {}\nidle_timeout_ms = {}\ngrace_period_secs = {}\nallow_join = true\n",
+         keepalive_ms = {}\nidle_timeout_ms = {}\ngrace_period_secs = {}\n\
+         link_queue_frames = {}\nallow_join = true\n",
         timing.flush_interval_ms,
         timing.snapshot_every_ops,
         timing.keepalive_ms,
         timing.idle_timeout_ms,
         timing.grace_period_secs,
+        timing.link_queue_frames,
         admin = ports.admin,
         cluster = ports.cluster,
     );
