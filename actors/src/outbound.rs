@@ -326,6 +326,20 @@ impl WriterHandle {
 thread_local! {
     /// Wakers held back by the [`WakeBatch`] open on this thread, if one is.
     static DEFERRED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+    /// Work to run when the [`WakeBatch`] open on this thread ends.
+    static AT_END: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `work` when the batch open on this thread ends, or now if none is open: for what is
+/// cheaper done once per batch than once per line (shipping the batch's ops to peers in one
+/// frame). It runs before the batch's writers are woken.
+pub fn at_batch_end(work: impl FnOnce() + 'static) {
+    let open = DEFERRED.with(|deferred| deferred.borrow().is_some());
+    if open {
+        AT_END.with(|at_end| at_end.borrow_mut().push(Box::new(work)));
+    } else {
+        work();
+    }
 }
 
 /// Wake a writer now, or when the batch open on this thread ends.
@@ -374,6 +388,17 @@ impl Drop for WakeBatch {
     fn drop(&mut self) {
         if !self.outermost {
             return;
+        }
+        // Work may queue lines (and register more work): the batch stays open until it is done,
+        // and work runs in the order it was registered.
+        loop {
+            let work = AT_END.with(|at_end| std::mem::take(&mut *at_end.borrow_mut()));
+            if work.is_empty() {
+                break;
+            }
+            for work in work {
+                work();
+            }
         }
         let wakers = DEFERRED.with(|deferred| deferred.borrow_mut().take());
         for waker in wakers.into_iter().flatten() {
@@ -581,6 +606,33 @@ mod tests {
             .is_pending());
         assert_eq!(socket.got, b"one\r\ntwo\r\n");
         assert_eq!(socket.writes, 1, "one write for the whole batch");
+    }
+
+    #[test]
+    fn work_for_the_batch_end_runs_then_in_order_or_at_once_without_a_batch() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let log = |n: u32| {
+            let order = order.clone();
+            move || order.borrow_mut().push(n)
+        };
+        at_batch_end(log(0));
+        assert_eq!(*order.borrow(), [0], "no batch: at once");
+        {
+            let _batch = WakeBatch::begin();
+            at_batch_end(log(1));
+            let inner = WakeBatch::begin();
+            let again = log(3);
+            let order_in = order.clone();
+            at_batch_end(move || {
+                order_in.borrow_mut().push(2);
+                at_batch_end(again);
+            });
+            drop(inner);
+            assert_eq!(*order.borrow(), [0], "held until the outermost batch ends");
+        }
+        assert_eq!(*order.borrow(), [0, 1, 2, 3]);
     }
 
     #[test]

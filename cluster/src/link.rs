@@ -310,15 +310,15 @@ async fn write_loop<T>(
                 Err(_) => break,
             }
         }
-        let len: usize = chunks.iter().map(Bytes::len).sum();
+        let (frames, len) = (chunks.len(), chunks.iter().map(Bytes::len).sum());
         if let Err(err) = send.write_all_chunks(&mut chunks).await {
             tracing::debug!(%err, "cluster link write failed");
             conn.close(close::PROTOCOL, b"stream write failed");
             return;
         }
         chunks.clear();
-        traffic.sent(len);
-        stats.traffic.sent(len);
+        traffic.sent(frames, len);
+        stats.traffic.sent(frames, len);
     }
     if send.finish().is_ok() {
         let _ = send.stopped().await;

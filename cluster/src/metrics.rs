@@ -23,8 +23,8 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
-    pub(crate) fn sent(&self, bytes: usize) {
-        self.frames_sent.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn sent(&self, frames: usize, bytes: usize) {
+        self.frames_sent.fetch_add(frames as u64, Ordering::Relaxed);
         self.bytes_sent.fetch_add(bytes as u64, Ordering::Relaxed);
     }
 

@@ -10,6 +10,14 @@ pub struct ReplMetrics {
     pub peers_up: IntGauge,
     /// Round-trip time per peer, from QUIC's estimate.
     pub rtt_seconds: GaugeVec,
+    /// Frames written to cluster links since start (ops travel several to a frame).
+    pub frames_sent: IntCounter,
+    /// Frames read from cluster links since start.
+    pub frames_received: IntCounter,
+    /// Bytes written to cluster links since start.
+    pub bytes_sent: IntCounter,
+    /// Bytes read from cluster links since start.
+    pub bytes_received: IntCounter,
     /// Local ops broadcast to peers.
     pub ops_shipped: IntCounter,
     /// Ops from peers applied here.
@@ -40,6 +48,22 @@ impl ReplMetrics {
                     "Round-trip time of a cluster link",
                 ),
                 &["peer"],
+            )?,
+            frames_sent: IntCounter::new(
+                "latticed_cluster_frames_sent_total",
+                "Frames written to cluster links",
+            )?,
+            frames_received: IntCounter::new(
+                "latticed_cluster_frames_received_total",
+                "Frames read from cluster links",
+            )?,
+            bytes_sent: IntCounter::new(
+                "latticed_cluster_bytes_sent_total",
+                "Bytes written to cluster links (frames with their length prefix)",
+            )?,
+            bytes_received: IntCounter::new(
+                "latticed_cluster_bytes_received_total",
+                "Bytes read from cluster links (frames with their length prefix)",
             )?,
             ops_shipped: IntCounter::new(
                 "latticed_replication_ops_shipped_total",
@@ -79,6 +103,14 @@ impl ReplMetrics {
         };
         registry.register(Box::new(m.peers_up.clone()))?;
         registry.register(Box::new(m.rtt_seconds.clone()))?;
+        for counter in [
+            &m.frames_sent,
+            &m.frames_received,
+            &m.bytes_sent,
+            &m.bytes_received,
+        ] {
+            registry.register(Box::new(counter.clone()))?;
+        }
         registry.register(Box::new(m.ops_shipped.clone()))?;
         registry.register(Box::new(m.ops_applied.clone()))?;
         registry.register(Box::new(m.ops_sent_from_log.clone()))?;
@@ -95,6 +127,16 @@ impl ReplMetrics {
         &self,
         cluster: &latticed_cluster::ClusterHandle<T>,
     ) {
+        let traffic = cluster.metrics().traffic;
+        for (counter, total) in [
+            (&self.frames_sent, traffic.frames_sent),
+            (&self.frames_received, traffic.frames_received),
+            (&self.bytes_sent, traffic.bytes_sent),
+            (&self.bytes_received, traffic.bytes_received),
+        ] {
+            // The cluster keeps the totals; a counter only moves up, by what is new.
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         let peers = cluster.peers();
         self.peers_up.set(peers.len() as i64);
         self.rtt_seconds.reset();

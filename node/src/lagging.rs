@@ -1,14 +1,15 @@
 //! Peers that fell behind this node's live ops, and the task that brings each back.
 //!
-//! A node ships each op it makes to every linked peer through that link's bounded queue. When a
-//! burst fills a peer's queue, dropping the op and letting the peer notice the gap made every
-//! later live op a gap too: each one triggered a version-vector exchange and a catch-up, the
-//! catch-ups overlapped, and a 8 000-message burst took seconds to reach the far nodes
-//! (docs/benchmarks.md). Instead, from the first op a peer's queue refuses, that peer gets no
-//! live ops of that tenant: one task sends it this node's ops from the event log, in order, in
-//! catch-up sized frames, waiting for room in the queue; once it has sent every op recorded
-//! meanwhile, live shipping resumes. The ops the queue held before are ahead of those frames on
-//! the same stream, so the peer sees every op once and in order.
+//! A node ships the ops it makes to every linked peer through that link's bounded queue
+//! (shipping.rs). When a burst filled a peer's queue, dropping the op and letting the peer notice
+//! the gap made every later live op a gap too: each one triggered a version-vector exchange and
+//! a catch-up, the catch-ups overlapped, and an 8 000-message burst took seconds to reach the far
+//! nodes, some of it not at all within ten seconds (docs/benchmarks.md). Instead, from the first
+//! frame a peer's queue refuses, that peer gets no live ops of that tenant: one task sends it
+//! this node's ops from the event log, in order, in catch-up sized frames, waiting for room in
+//! the queue; once it has sent every op recorded meanwhile, live shipping resumes. The frames the
+//! queue held before are ahead of those on the same stream, so the peer sees every op once and
+//! in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,17 +55,18 @@ impl LagTable {
         }
     }
 
-    /// `peer`'s queue refused op `seq` of `tenant`: from it on, the peer is sent from the log.
-    /// True if it was not lagging before, so a task must start sending to it.
-    pub fn start(&mut self, peer: NodeId, tenant: &TenantId, seq: u64) -> bool {
-        if self.defer(peer, tenant, seq) {
+    /// `peer`'s queue refused the frame of ops `first..=last` of `tenant`: from `first` on, the
+    /// peer is sent from the log. True if it was not lagging before, so a task must start
+    /// sending to it.
+    pub fn start(&mut self, peer: NodeId, tenant: &TenantId, first: u64, last: u64) -> bool {
+        if self.defer(peer, tenant, last) {
             return false;
         }
         self.lagging.entry(peer).or_default().insert(
             tenant.clone(),
             Lag {
-                shipped: seq.saturating_sub(1),
-                recorded: seq,
+                shipped: first.saturating_sub(1),
+                recorded: last,
             },
         );
         true
@@ -189,9 +191,12 @@ mod tests {
         let mut table = LagTable::default();
         let (p, q) = (NodeId(2), NodeId(3));
         assert!(!table.defer(p, &t(), 9));
-        assert!(table.start(p, &t(), 10));
+        assert!(table.start(p, &t(), 10, 10));
         assert_eq!(table.shipped(p, &t()), Some(9));
-        assert!(!table.start(p, &t(), 11), "one task per peer and tenant");
+        assert!(
+            !table.start(p, &t(), 11, 11),
+            "one task per peer and tenant"
+        );
         assert!(table.defer(p, &t(), 12));
         assert!(!table.defer(q, &t(), 12), "other peers stay live");
         assert!(
@@ -209,8 +214,12 @@ mod tests {
     #[test]
     fn a_forgotten_peer_is_live_again() {
         let mut table = LagTable::default();
-        assert!(table.start(NodeId(2), &t(), 1));
+        assert!(table.start(NodeId(2), &t(), 1, 4));
         assert_eq!(table.shipped(NodeId(2), &t()), Some(0));
+        assert!(
+            !table.advance(NodeId(2), &t(), 3),
+            "the whole refused frame is owed"
+        );
         table.forget(NodeId(2), &t());
         assert!(!table.defer(NodeId(2), &t(), 2));
         assert!(table.advance(NodeId(2), &t(), 2));

@@ -13,6 +13,7 @@ mod rehash;
 pub mod replication;
 mod retention;
 pub mod runtime;
+mod shipping;
 pub mod snapshots;
 mod split_timers;
 pub mod storage;

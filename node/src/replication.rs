@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster_metrics::ReplMetrics;
-use crate::lagging::Lagging;
+use crate::shipping::Shipper;
 use crate::split_timers::SplitTimers;
 
 /// Ops per catch-up frame (also for a lagging peer, lagging.rs).
@@ -59,12 +59,11 @@ pub enum ReplFrame {
 }
 
 /// An [`OpSink`] that records locally (appending to the event log), then ships the op to every
-/// linked peer, live, or from the log to a peer whose link queue was full (lagging.rs).
+/// linked peer: live, a batch's ops in one frame (shipping.rs), or from the log to a peer whose
+/// link queue was full (lagging.rs).
 pub struct ReplicatingSink<S> {
     local: S,
-    cluster: ClusterHandle<ReplFrame>,
-    metrics: ReplMetrics,
-    lagging: Arc<Lagging>,
+    shipper: Arc<Shipper>,
 }
 
 impl<S: OpSink> ReplicatingSink<S> {
@@ -77,10 +76,8 @@ impl<S: OpSink> ReplicatingSink<S> {
         metrics: ReplMetrics,
     ) -> Self {
         ReplicatingSink {
-            lagging: Arc::new(Lagging::new(log, cluster.clone(), metrics.clone())),
+            shipper: Arc::new(Shipper::new(log, cluster, metrics)),
             local,
-            cluster,
-            metrics,
         }
     }
 }
@@ -93,33 +90,7 @@ impl<S: OpSink> OpSink for ReplicatingSink<S> {
             .filter(|(origin, _)| **origin != op.id.origin)
             .map(|(origin, seq)| (*origin, *seq))
             .collect();
-        let frame = ReplFrame::Ops {
-            tenant: op.tenant.clone(),
-            after: Some(after),
-            entries: vec![Entry::Op(op.clone())],
-        };
-        let shipped = self.cluster.encode(&frame).and_then(|encoded| {
-            let mut table = self.lagging.table.lock();
-            let outcome = self
-                .cluster
-                .broadcast_except(&encoded, |peer| table.defer(peer, &op.tenant, op.id.seq))?;
-            for peer in outcome.full {
-                if table.start(peer, &op.tenant, op.id.seq) {
-                    tokio::spawn(self.lagging.clone().send_from_log(
-                        peer,
-                        op.tenant.clone(),
-                        op.id.origin,
-                    ));
-                }
-            }
-            Ok(())
-        });
-        match shipped {
-            Ok(()) => self.metrics.ops_shipped.inc(),
-            Err(err) => {
-                tracing::warn!(%err, op = ?op.id, "could not ship op to peers; they will catch up")
-            }
-        }
+        self.shipper.ship(op, after);
     }
 
     fn persist_clock_ceiling(&self, ceiling: u64) {

@@ -17,7 +17,8 @@
 //! - A `kill -9` that loses ops the node had already shipped to a peer still ends its users'
 //!   sessions everywhere when it restarts: no ghost user keeps a nick.
 //! - A burst far bigger than a link's queue reaches the far node's client whole and in order;
-//!   the peer got what its queue refused from the sender's event log.
+//!   the peer got what its queue refused from the sender's event log. With the default queue, a
+//!   burst goes out several ops to a frame.
 //!
 //! Every cross-node expectation waits at most [`CONVERGE`], polling; the only fixed wait is the
 //! length of the pause itself.
@@ -760,14 +761,14 @@ async fn a_crash_before_the_flush_leaves_no_ghost_user() {
     .await;
 }
 
-/// Messages in the burst of [`a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order`].
+/// Messages in the bursts of the link queue tests.
 const BURST: usize = 1500;
 
-#[tokio::test]
-async fn a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order() {
-    // Two frames fit in a link's queue: the burst overflows it at once.
+/// Starts two nodes with `link_queue_frames`, alice on node 1 and bob on node 2 in one channel,
+/// and has alice send [`BURST`] messages in one write; bob must get each once, in order.
+async fn burst_across(link_queue_frames: usize) -> Cluster {
     let timing = Timing {
-        link_queue_frames: 2,
+        link_queue_frames,
         ..Timing::DEFAULT
     };
     let chan = "#burst";
@@ -791,6 +792,31 @@ async fn a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order() {
             .await;
         assert_eq!(got.last(), format!("m{n}"), "the burst in order, once each");
     }
+    cluster
+}
+
+#[tokio::test]
+async fn a_burst_goes_out_several_ops_to_a_frame() {
+    let cluster = burst_across(1024).await;
+    let node = cluster.node(1);
+    let shipped = node.metric("latticed_replication_ops_shipped_total");
+    let frames = node.metric("latticed_cluster_frames_sent_total");
+    assert!(shipped >= BURST as f64, "{shipped} ops shipped");
+    assert!(
+        frames * 4.0 < shipped,
+        "{shipped} ops went out in {frames} frames"
+    );
+    assert_eq!(
+        node.metric("latticed_replication_ops_sent_from_log_total"),
+        0.0,
+        "the queue had room"
+    );
+}
+
+#[tokio::test]
+async fn a_burst_bigger_than_the_link_queue_arrives_whole_and_in_order() {
+    // Two frames fit in a link's queue: the burst overflows it at once.
+    let cluster = burst_across(2).await;
     let from_log = cluster
         .node(1)
         .metric("latticed_replication_ops_sent_from_log_total");

@@ -74,6 +74,11 @@ async fn two_nodes_link_and_exchange_frames_both_ways() {
         "{:?}",
         peers[0].traffic
     );
+    assert_eq!(
+        b.peers()[0].traffic.frames_sent,
+        peers[0].traffic.frames_received,
+        "every frame counted once on each side, however many went out in one write"
+    );
     let metrics = a.metrics();
     assert_eq!(metrics.peers_up, 1);
     assert!(metrics.links_established >= 1);
