@@ -312,6 +312,9 @@ impl ClusterNode {
         let child = command
             .current_dir(&self.dir)
             .env("NO_COLOR", "1")
+            // An error that ends the process is then its last lines, not a backtrace that pushes
+            // the message out of the tail a failure shows (panics keep RUST_BACKTRACE).
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
