@@ -2,10 +2,12 @@
 //!
 //! One frame per op cost each op a frame of its own: an encoding, a queue slot, a length prefix
 //! and, on the receiving side, a decode and a causal-past check under the tenant lock. So ops
-//! made while a connection handles a batch of lines wait until the batch ends (`outbound::at_batch_end`) and go out together: consecutive ops of one tenant in
-//! frames of at most [`MAX_OPS_PER_FRAME`], each frame carrying the causal past of its last op,
-//! which covers every op before it. An op made outside a batch goes out at once, with any still
-//! waiting. Pending ops are shipped in the order they were made, whichever thread ships them.
+//! made while a connection handles a batch of lines wait until the batch ends
+//! (`outbound::at_batch_end`) and go out together: consecutive ops of one tenant in frames of at
+//! most [`MAX_OPS_PER_FRAME`], each frame carrying the causal past of its last op, which covers
+//! every op before it. An op made outside a batch goes out at once, unless ops of a batch still
+//! open on another thread are waiting: it then goes with them, when that batch ends. Pending ops
+//! are shipped in the order they were made, whichever thread ships them.
 
 use std::sync::Arc;
 
