@@ -127,6 +127,9 @@ impl Lagging {
     /// then returns, and live shipping resumes.
     pub async fn send_from_log(self: Arc<Self>, peer: NodeId, tenant: TenantId, origin: NodeId) {
         tracing::info!(%peer, %tenant, "link queue full; sending this node's ops from the event log until the peer has caught up");
+        // Whether the previous read found nothing: an op may be noted between an empty read and
+        // the check after it (it was appended after the read began), so one more read is due.
+        let mut empty_before = false;
         loop {
             let Some(shipped) = self.table.lock().shipped(peer, &tenant) else {
                 return;
@@ -134,30 +137,34 @@ impl Lagging {
             let (log, t) = (self.log.clone(), tenant.clone());
             let read = tokio::task::spawn_blocking(move || {
                 log.origin_ops_after(&t, origin, shipped, CATCH_UP_BATCH)
+                    .map_err(|err| format!("{err:#}"))
             })
-            .await;
+            .await
+            .unwrap_or_else(|err| Err(err.to_string()));
             let entries = match read {
-                Ok(Ok(entries)) => entries,
-                Ok(Err(err)) => {
-                    tracing::error!(%peer, %tenant, err = format!("{err:#}"), "reading ops for a lagging peer; it gets them through a version-vector exchange");
-                    self.table.lock().forget(peer, &tenant);
-                    return;
-                }
+                Ok(entries) => entries,
                 Err(err) => {
-                    tracing::error!(%peer, %tenant, %err, "the read for a lagging peer failed; it gets the ops through a version-vector exchange");
+                    tracing::error!(%peer, %tenant, %err, "reading ops for a lagging peer failed; it gets them through a version-vector exchange");
                     self.table.lock().forget(peer, &tenant);
                     return;
                 }
             };
             let Some(last) = entries.last().map(|entry| entry.id().seq) else {
                 // Every op is appended before the live path notes it, and the read waits for
-                // pending appends: nothing left means the peer has everything.
-                if !self.table.lock().advance(peer, &tenant, shipped) {
+                // pending appends: two empty reads in a row with ops still noted mean the log
+                // lacks them.
+                if self.table.lock().advance(peer, &tenant, shipped) {
+                    return;
+                }
+                if empty_before {
                     tracing::error!(%peer, %tenant, shipped, "the log lacks ops recorded for a lagging peer; it gets them through a version-vector exchange");
                     self.table.lock().forget(peer, &tenant);
+                    return;
                 }
-                return;
+                empty_before = true;
+                continue;
             };
+            empty_before = false;
             let count = entries.len() as u64;
             let frame = ReplFrame::Ops {
                 tenant: tenant.clone(),
