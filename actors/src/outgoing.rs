@@ -46,8 +46,8 @@ impl Outgoing {
     }
 
     /// Attach the sender's account, shown to account-tag recipients.
-    pub fn account(mut self, account: Option<String>) -> Outgoing {
-        self.account = account;
+    pub fn account(mut self, account: Option<&str>) -> Outgoing {
+        self.account = account.map(str::to_owned);
         self
     }
 

@@ -84,7 +84,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             };
             let mut msg = Message::new("AWAY").with_source(crate::tenant::user_mask(user));
             if let Some(text) = &user.away {
-                msg = msg.with_param(text.clone());
+                msg = msg.with_param(text.to_string());
             }
             let recipients = with_cap(core, audience(core, *uid, false), Caps::AWAY_NOTIFY);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
@@ -95,7 +95,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             };
             let msg = Message::new("SETNAME")
                 .with_source(crate::tenant::user_mask(user))
-                .with_param(user.realname.clone());
+                .with_param(user.realname.to_string());
             let recipients = with_cap(core, audience(core, *uid, true), Caps::SETNAME);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
@@ -109,8 +109,8 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             };
             let msg = Message::new("CHGHOST")
                 .with_source(format!("{}!{old_user}@{old_host}", user.nick))
-                .with_param(user.user.clone())
-                .with_param(user.host.clone());
+                .with_param(user.user.to_string())
+                .with_param(user.host.to_string());
             let recipients = with_cap(core, audience(core, *uid, true), Caps::CHGHOST);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
@@ -120,7 +120,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             };
             let msg = Message::new("ACCOUNT")
                 .with_source(crate::tenant::user_mask(user))
-                .with_param(user.account.clone().unwrap_or_else(|| "*".into()));
+                .with_param(user.account.as_deref().unwrap_or("*"));
             let recipients = with_cap(core, audience(core, *uid, false), Caps::ACCOUNT_NOTIFY);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
         }
@@ -129,8 +129,8 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
                 return;
             };
             let msg = Message::new("MODE")
-                .with_source(user.nick.clone())
-                .with_param(user.nick.clone())
+                .with_source(user.nick.to_string())
+                .with_param(user.nick.to_string())
                 .with_param(format!("{}{mode}", if *on { '+' } else { '-' }));
             send_to(core, outbox, std::iter::once(*uid), msg, op.wall_ms);
         }
@@ -142,7 +142,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             mode,
             on,
         } => {
-            let Some(target) = core.state.user(*uid).map(|u| u.nick.clone()) else {
+            let Some(target) = core.state.user(*uid).map(|u| u.nick.to_string()) else {
                 return;
             };
             render_mode(core, op, channel, &[(*on, *mode, Some(target))], outbox);
@@ -217,14 +217,14 @@ fn render_join(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut O
         .with_param(chan.name.clone());
     let extended = plain
         .clone()
-        .with_param(account.clone().unwrap_or_else(|| "*".into()))
-        .with_param(user.realname.clone());
+        .with_param(account.as_deref().unwrap_or("*"))
+        .with_param(user.realname.to_string());
     let members: Vec<Uid> = chan.members().map(|(m, _)| m).collect();
-    let mut plain = Outgoing::new(plain, op.wall_ms).account(account.clone());
-    let mut extended = Outgoing::new(extended, op.wall_ms).account(account.clone());
+    let mut plain = Outgoing::new(plain, op.wall_ms).account(account.as_deref());
+    let mut extended = Outgoing::new(extended, op.wall_ms).account(account.as_deref());
     let mut away_line = away.map(|text| {
         Outgoing::new(
-            Message::new("AWAY").with_source(mask).with_param(text),
+            Message::new("AWAY").with_source(mask).with_param(&*text),
             op.wall_ms,
         )
     });
@@ -279,7 +279,7 @@ fn render_leave(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut 
             Message::new("KICK")
                 .with_source(source)
                 .with_param(display)
-                .with_param(user.nick.clone())
+                .with_param(user.nick.to_string())
                 .with_param(reason.clone())
         }
     };
@@ -420,11 +420,11 @@ pub fn deliver_message(core: &Core, op: &Op, outbox: &mut Outbox) {
             let Some(target) = core.state.user(*uid) else {
                 return;
             };
-            (target.nick.clone(), None)
+            (target.nick.to_string(), None)
         }
     };
     let mut out = message_line(*kind, source, target_name, text, *msgid, tags, op.wall_ms)
-        .account(sender.account.clone())
+        .account(sender.account.as_deref())
         .bot(sender.modes.contains(&'B'));
     let to_self = matches!(target, MessageTarget::User(uid) if uid == from);
     let mut delivered = 0u64;
@@ -490,7 +490,7 @@ pub(crate) fn notify_monitors(
         return;
     };
     for watcher in watchers {
-        let Some(me) = core.state.user(*watcher).map(|u| u.nick.clone()) else {
+        let Some(me) = core.state.user(*watcher).map(|u| u.nick.to_string()) else {
             continue;
         };
         let msg = match online_mask {

@@ -181,10 +181,10 @@ impl Core {
                 .with_param(channel.clone());
             let extended = plain
                 .clone()
-                .with_param(account.clone().unwrap_or_else(|| "*".into()))
-                .with_param(realname.clone());
-            let mut plain = Outgoing::new(plain, wall_ms).account(account.clone());
-            let mut extended = Outgoing::new(extended, wall_ms).account(account.clone());
+                .with_param(account.as_deref().unwrap_or("*"))
+                .with_param(realname.to_string());
+            let mut plain = Outgoing::new(plain, wall_ms).account(account.as_deref());
+            let mut extended = Outgoing::new(extended, wall_ms).account(account.as_deref());
             for member in &locals {
                 let caps = self.caps_of(*member);
                 let line = if caps.has(Caps::EXTENDED_JOIN) {
@@ -200,14 +200,14 @@ impl Core {
                     .with_param(channel.clone())
                     .with_param(format!("+{modes}"));
                 for _ in modes.chars() {
-                    mode = mode.with_param(nick.clone());
+                    mode = mode.with_param(nick.to_string());
                 }
                 send_to(self, outbox, locals.iter().copied(), mode, wall_ms);
             }
             if let Some(text) = &away {
                 let away_line = Message::new("AWAY")
                     .with_source(mask.clone())
-                    .with_param(text.clone());
+                    .with_param(text.to_string());
                 let fresh: Vec<Uid> = locals
                     .iter()
                     .copied()

@@ -24,10 +24,10 @@ impl WhowasEntry {
     /// The identity of `user` as it was when it went away at `gone_ms`.
     pub fn from_user(user: &UserView, gone_ms: u64) -> WhowasEntry {
         WhowasEntry {
-            nick: user.nick.clone(),
-            user: user.user.clone(),
-            host: user.host.clone(),
-            realname: user.realname.clone(),
+            nick: user.nick.to_string(),
+            user: user.user.to_string(),
+            host: user.host.to_string(),
+            realname: user.realname.to_string(),
             gone_ms,
         }
     }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::Stamp;
 use crate::ids::Uid;
+use crate::user::Text;
 
 /// Every nick claim one user made (UserArrive and NickChange ops), by stamp, so the current claim
 /// is the same whatever order they arrived in.
@@ -28,7 +29,8 @@ pub(crate) struct NickHistory {
 
 #[derive(Clone, Debug)]
 struct NickEntry {
-    nick: Box<str>,
+    /// Shared with the user's view.
+    nick: Text,
     /// The folded nick when it differs from `nick` (most nicks are written folded already).
     folded: Option<Box<str>>,
     wall_ms: u64,
@@ -45,7 +47,7 @@ impl NickEntry {
     }
 
     fn folded(&self) -> &str {
-        self.folded.as_deref().unwrap_or(&self.nick)
+        self.folded.as_deref().unwrap_or(&*self.nick)
     }
 }
 
@@ -86,7 +88,7 @@ impl<'de> Deserialize<'de> for NickHistory {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Claim<'a> {
     /// The nick as last written.
-    pub nick: &'a str,
+    pub nick: &'a Text,
     /// Its case-folded form.
     pub folded: &'a str,
     /// Stamp of the op that started claiming this folded nick.
@@ -272,7 +274,7 @@ mod tests {
         let mut a = NickHistory::default();
         a.record(stamp(5), "bob", "bob".into(), 50);
         a.record(stamp(2), "alice", "alice".into(), 20);
-        let claim = a.current().map(|c| (c.nick, c.stamp, c.wall_ms));
+        let claim = a.current().map(|c| (&**c.nick, c.stamp, c.wall_ms));
         assert_eq!(claim, Some(("bob", stamp(5), 50)));
         assert_eq!(NickHistory::default().current(), None);
     }
@@ -286,7 +288,7 @@ mod tests {
         h.record(stamp(7), "BOB", "bob".into(), 70);
         let claim = h.current();
         assert_eq!(
-            claim.map(|c| (c.nick, c.stamp, c.wall_ms)),
+            claim.map(|c| (&**c.nick, c.stamp, c.wall_ms)),
             Some(("BOB", stamp(4), 40))
         );
         // A late claim in between splits the run.
@@ -344,7 +346,7 @@ mod tests {
         let read: NickHistory = decode(&old);
         let claim = read
             .current()
-            .map(|c| (c.nick, c.folded, c.stamp, c.wall_ms));
+            .map(|c| (&**c.nick, c.folded, c.stamp, c.wall_ms));
         assert_eq!(claim, Some(("Bob", "bob", stamp(7), 70)));
         let mut built = NickHistory::default();
         built.record(stamp(7), "Bob", "bob".into(), 70);

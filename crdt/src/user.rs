@@ -1,6 +1,7 @@
 //! Users: the replicated record of one user and the view clients see of it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,27 +10,31 @@ use crate::ids::Uid;
 use crate::lww::LwwRegister;
 use crate::nick::NickHistory;
 
+/// Text of a user shared by its record and its view: the view clones a reference count, not the
+/// string, so a live user's names are allocated once. Serialized as a string.
+pub type Text = Arc<str>;
+
 /// What clients see of a live user.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserView {
     /// The user's id.
     pub uid: Uid,
     /// Effective nick: the claimed nick if this user holds it, else the uid's display form.
-    pub nick: String,
+    pub nick: Text,
     /// The nick this user claims (differs from `nick` while it loses a collision).
-    pub claimed_nick: String,
+    pub claimed_nick: Text,
     /// Username.
-    pub user: String,
+    pub user: Text,
     /// Host.
-    pub host: String,
+    pub host: Text,
     /// Realname.
-    pub realname: String,
+    pub realname: Text,
     /// Address the user connected from.
-    pub ip: String,
+    pub ip: Text,
     /// Logged-in account.
-    pub account: Option<String>,
+    pub account: Option<Text>,
     /// Away message.
-    pub away: Option<String>,
+    pub away: Option<Text>,
     /// User mode letters set.
     pub modes: BTreeSet<char>,
     /// Wall time of the arrival (Unix milliseconds).
@@ -47,8 +52,8 @@ pub(crate) enum UserRec {
     Departed,
 }
 
-/// The record of a user that has not departed. Its text is boxed (`Box<str>`, two words, not
-/// three): every live user of the network has one. Serialized as strings, like `String`.
+/// The record of a user that has not departed. Its text is [`Text`] (two words, not three, and
+/// shared with the view): every live user of the network has one. Serialized as strings.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LiveUser {
     /// From the UserArrive op, once it arrived.
@@ -56,10 +61,10 @@ pub(crate) struct LiveUser {
     /// Every nick claim seen.
     pub nicks: NickHistory,
     /// Username and host, written together.
-    pub ident: LwwRegister<(Box<str>, Box<str>)>,
-    pub realname: LwwRegister<Box<str>>,
-    pub account: LwwRegister<Option<Box<str>>>,
-    pub away: LwwRegister<Option<Box<str>>>,
+    pub ident: LwwRegister<(Text, Text)>,
+    pub realname: LwwRegister<Text>,
+    pub account: LwwRegister<Option<Text>>,
+    pub away: LwwRegister<Option<Text>>,
     pub modes: BTreeMap<char, LwwRegister<bool>>,
     /// Folded names of channels holding any entry (membership or prefix) for this uid.
     pub channels: BTreeSet<String>,
@@ -70,7 +75,7 @@ pub(crate) struct LiveUser {
 pub(crate) struct Arrival {
     /// Stamp of the arrive op (the lowest, should a uid arrive twice).
     pub stamp: Stamp,
-    pub ip: Box<str>,
+    pub ip: Text,
     pub wall_ms: u64,
 }
 
@@ -83,14 +88,14 @@ impl LiveUser {
         let (user, host) = self.ident.get();
         Some(UserView {
             uid,
-            nick: claim.nick.to_owned(),
-            claimed_nick: claim.nick.to_owned(),
-            user: user.to_string(),
-            host: host.to_string(),
-            realname: self.realname.get().to_string(),
-            ip: arrival.ip.to_string(),
-            account: self.account.get().as_deref().map(str::to_owned),
-            away: self.away.get().as_deref().map(str::to_owned),
+            nick: claim.nick.clone(),
+            claimed_nick: claim.nick.clone(),
+            user: user.clone(),
+            host: host.clone(),
+            realname: self.realname.get().clone(),
+            ip: arrival.ip.clone(),
+            account: self.account.get().clone(),
+            away: self.away.get().clone(),
             modes: self
                 .modes
                 .iter()

@@ -442,7 +442,7 @@ pub fn invite(ctx: &mut Ctx<'_>, msg: &Message) {
         .core
         .state
         .user(target)
-        .map(|u| u.nick.clone())
+        .map(|u| u.nick.to_string())
         .unwrap_or_else(|| nick.clone());
     let folded = ctx.fold(&display);
     ctx.core.invites.insert((folded, target));

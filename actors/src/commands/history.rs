@@ -177,7 +177,7 @@ fn history_line(ctx: &Ctx<'_>, op: &Op) -> Option<Outgoing> {
             .core
             .state
             .user(*uid)
-            .map(|u| u.nick.clone())
+            .map(|u| u.nick.to_string())
             .unwrap_or_else(|| uid.to_string()),
     };
     Some(message_line(
@@ -244,7 +244,7 @@ fn targets(ctx: &mut Ctx<'_>, me: Uid, args: &[String], max: usize) {
                 ctx.core
                     .state
                     .user(peer)
-                    .map(|u| u.nick.clone())
+                    .map(|u| u.nick.to_string())
                     .unwrap_or_else(|| peer.to_string())
             }
         };

@@ -133,8 +133,8 @@ fn resolve_target(
     };
     if kind == MessageKind::Privmsg {
         if let Some(user) = ctx.core.state.user(uid) {
-            if let Some(away) = user.away.clone() {
-                let nick = user.nick.clone();
+            if let Some(away) = user.away.as_deref().map(str::to_owned) {
+                let nick = user.nick.to_string();
                 ctx.numeric(numeric::RPL_AWAY, [nick, away]);
             }
         }

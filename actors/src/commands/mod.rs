@@ -43,7 +43,7 @@ impl Ctx<'_> {
     /// The nick to address replies to: the current nick, or `*` before one is set.
     pub fn nick(&self) -> String {
         match self.conn.uid.and_then(|u| self.core.state.user(u)) {
-            Some(user) => user.nick.clone(),
+            Some(user) => user.nick.to_string(),
             None => self.conn.nick.clone().unwrap_or_else(|| "*".into()),
         }
     }

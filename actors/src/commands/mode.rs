@@ -283,7 +283,7 @@ fn shown_change(
             })
         }
         Change::PrefixChanged { uid, mode, on, .. } => {
-            let nick = ctx.core.state.user(*uid)?.nick.clone();
+            let nick = ctx.core.state.user(*uid)?.nick.to_string();
             Some((*on, *mode, Some(nick)))
         }
         Change::ListChanged {

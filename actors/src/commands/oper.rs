@@ -108,7 +108,7 @@ pub fn kill(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     let killer = ctx.nick();
     let reason = format!("Killed ({killer} ({}))", msg.params[1]);
-    if let Some(victim_nick) = ctx.core.state.user(victim).map(|u| u.nick.clone()) {
+    if let Some(victim_nick) = ctx.core.state.user(victim).map(|u| u.nick.to_string()) {
         if let (Some(local), Some(source)) = (ctx.core.local.get(&victim), ctx.core.mask_of(me)) {
             let line = Message::new("KILL")
                 .with_source(source)

@@ -139,12 +139,12 @@ impl WhoRow {
             channel: channel
                 .map(|(c, _)| c.name.clone())
                 .unwrap_or_else(|| "*".into()),
-            user: user.user.clone(),
-            host: user.host.clone(),
-            ip: user.ip.clone(),
-            nick: user.nick.clone(),
-            realname: user.realname.clone(),
-            account: user.account.clone(),
+            user: user.user.to_string(),
+            host: user.host.to_string(),
+            ip: user.ip.to_string(),
+            nick: user.nick.to_string(),
+            realname: user.realname.to_string(),
+            account: user.account.as_deref().map(str::to_owned),
             away: user.away.is_some(),
             oper: user.modes.contains(&'o'),
             bot: user.modes.contains(&'B'),
@@ -234,15 +234,15 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
     let Some(user) = ctx.core.state.user(uid).cloned() else {
         return;
     };
-    let n = user.nick.clone();
+    let n = user.nick.to_string();
     ctx.numeric(
         numeric::RPL_WHOISUSER,
         [
             n.clone(),
-            user.user.clone(),
-            user.host.clone(),
+            user.user.to_string(),
+            user.host.to_string(),
             "*".into(),
-            user.realname.clone(),
+            user.realname.to_string(),
         ],
     );
     let hidden_ok = sees_hidden(ctx) || uid == me;
@@ -273,7 +273,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
     };
     ctx.numeric(numeric::RPL_WHOISSERVER, [n.clone(), server, description]);
     if let Some(away) = &user.away {
-        ctx.numeric(numeric::RPL_AWAY, [n.clone(), away.clone()]);
+        ctx.numeric(numeric::RPL_AWAY, [n.clone(), away.to_string()]);
     }
     if user.modes.contains(&'o') {
         ctx.numeric(
@@ -287,7 +287,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
     if let Some(account) = &user.account {
         ctx.numeric(
             numeric::RPL_WHOISACCOUNT,
-            [n.clone(), account.clone(), "is logged in as".into()],
+            [n.clone(), account.to_string(), "is logged in as".into()],
         );
     }
     if hidden_ok {
@@ -295,7 +295,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
             numeric::RPL_WHOISACTUALLY,
             [
                 n.clone(),
-                user.ip.clone(),
+                user.ip.to_string(),
                 "Actual user@host, Actual IP".into(),
             ],
         );
@@ -381,7 +381,7 @@ pub fn ison(ctx: &mut Ctx<'_>, msg: &Message) {
         .iter()
         .flat_map(|p| p.split_whitespace())
         .filter_map(|n| ctx.core.visible_uid_by_nick(n))
-        .filter_map(|u| ctx.core.state.user(u).map(|u| u.nick.clone()))
+        .filter_map(|u| ctx.core.state.user(u).map(|u| u.nick.to_string()))
         .collect();
     ctx.numeric(numeric::RPL_ISON, [online.join(" ")]);
 }

@@ -8,7 +8,7 @@ use crate::error::ApplyError;
 use crate::ids::Uid;
 use crate::op::{ListKind, Op, OpBody};
 use crate::prefix::is_prefix_mode;
-use crate::user::{Arrival, LiveUser, UserRec};
+use crate::user::{Arrival, LiveUser, Text, UserRec};
 
 use super::TenantState;
 
@@ -119,7 +119,7 @@ impl TenantState {
                 rec.ident
                     .set((user.as_str().into(), host.as_str().into()), stamp);
                 rec.realname.set(realname.as_str().into(), stamp);
-                rec.account.set(account.as_deref().map(Box::from), stamp);
+                rec.account.set(account.as_deref().map(Text::from), stamp);
                 for mode in modes.chars() {
                     rec.modes.entry(mode).or_default().set(true, stamp);
                 }
@@ -148,7 +148,7 @@ impl TenantState {
             }
             OpBody::SetAway { uid, away } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.away.set(away.as_deref().map(Box::from), stamp);
+                    rec.away.set(away.as_deref().map(Text::from), stamp);
                     t.users.insert(*uid);
                 }
             }
@@ -167,7 +167,7 @@ impl TenantState {
             }
             OpBody::SetAccount { uid, account } => {
                 if let Some(rec) = self.live_user(*uid) {
-                    rec.account.set(account.as_deref().map(Box::from), stamp);
+                    rec.account.set(account.as_deref().map(Text::from), stamp);
                     t.users.insert(*uid);
                 }
             }

@@ -288,7 +288,7 @@ struct ChannelFacts {
 /// What the state shows, in the same shape as [`expected`].
 fn shown(state: &TenantState) -> Network {
     Network {
-        users: state.users().map(|u| (u.uid, u.nick.clone())).collect(),
+        users: state.users().map(|u| (u.uid, u.nick.to_string())).collect(),
         channels: state
             .channels()
             .map(|c| {
@@ -527,7 +527,7 @@ impl Seen {
         for change in changes {
             match change {
                 Change::UserArrived { uid } => {
-                    let nick = state.user(*uid).map(|u| u.nick.clone());
+                    let nick = state.user(*uid).map(|u| u.nick.to_string());
                     prop_assert!(nick.is_some(), "{:?}", change);
                     prop_assert!(self.users.insert(*uid, nick.unwrap_or_default()).is_none());
                 }

@@ -76,7 +76,7 @@ impl TenantState {
                     view.nick.clone_from(&view.claimed_nick);
                     None
                 } else {
-                    view.nick = uid.to_string();
+                    view.nick = uid.to_string().into();
                     Some(self.casemapping.fold(&view.nick))
                 }
             });
@@ -100,9 +100,9 @@ impl TenantState {
                     .unwrap_or_default();
                 changes.push(Change::UserDeparted {
                     uid: *uid,
-                    nick: before.nick.clone(),
-                    user: before.user.clone(),
-                    host: before.host.clone(),
+                    nick: before.nick.to_string(),
+                    user: before.user.to_string(),
+                    host: before.host.to_string(),
                     channels,
                     reason,
                 });
@@ -110,7 +110,7 @@ impl TenantState {
         }
         let renames = diffs.iter().filter_map(|(uid, diff)| match diff {
             (Some(before), Some(after)) if before.nick != after.nick => {
-                Some((*uid, before.nick.clone(), after.nick.clone()))
+                Some((*uid, before.nick.to_string(), after.nick.to_string()))
             }
             _ => None,
         });
@@ -284,8 +284,8 @@ fn report_user_fields(uid: Uid, before: &UserView, after: &UserView, changes: &m
     if before.user != after.user || before.host != after.host {
         changes.push(Change::HostChanged {
             uid,
-            old_user: before.user.clone(),
-            old_host: before.host.clone(),
+            old_user: before.user.to_string(),
+            old_host: before.host.to_string(),
         });
     }
     if before.account != after.account {

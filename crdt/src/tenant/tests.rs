@@ -155,7 +155,7 @@ fn arrival_and_departure_are_reported_with_the_last_identity() {
     );
     let user = s.user(a).expect("arrived");
     assert_eq!(
-        (user.nick.as_str(), user.arrived_ms, user.nick_ms),
+        (user.nick.as_ref(), user.arrived_ms, user.nick_ms),
         ("Alice", 1000, 1000)
     );
     assert!(user.modes.contains(&'i'));
@@ -302,10 +302,10 @@ fn earlier_claim_keeps_the_nick_and_the_loser_shows_its_uid() {
     for order in [[&first, &second], [&second, &first]] {
         let mut s = state();
         apply_all(&mut s, &order);
-        assert_eq!(s.user(a).map(|u| u.nick.as_str()), Some("alice"));
+        assert_eq!(s.user(a).map(|u| u.nick.as_ref()), Some("alice"));
         let loser = s.user(b).expect("arrived");
-        assert_eq!(loser.nick, "002000001");
-        assert_eq!(loser.claimed_nick, "ALICE");
+        assert_eq!(&*loser.nick, "002000001");
+        assert_eq!(&*loser.claimed_nick, "ALICE");
         assert_eq!(s.uid_by_nick("Alice"), Some(a));
         assert_eq!(s.uid_by_nick("002000001"), Some(b));
     }
@@ -841,7 +841,7 @@ fn user_field_changes_are_reported() {
         ]
     );
     let user = s.user(a).expect("arrived");
-    assert_eq!((user.user.as_str(), user.host.as_str()), ("al", "vhost"));
+    assert_eq!((user.user.as_ref(), user.host.as_ref()), ("al", "vhost"));
     assert!(user.modes.is_empty());
 }
 
