@@ -17,9 +17,9 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{ready, Context, Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
@@ -75,7 +75,15 @@ struct Shared {
     /// limit too. Set under the queue's lock, lowered without it after each write.
     in_flight: AtomicUsize,
     limit: usize,
+    /// When the connection's task wants to be woken next, in the units of its
+    /// [`crate::deadlines::Deadlines`] ([`NO_WAKE`]: never; [`WOKEN`]: it was due and woken).
+    wake_at: AtomicU64,
 }
+
+/// [`Shared::wake_at`] of a connection that wants no wake-up.
+const NO_WAKE: u64 = u64::MAX;
+/// [`Shared::wake_at`] of a connection woken because its deadline passed.
+const WOKEN: u64 = 0;
 
 /// Handle used to enqueue lines for one client. Cheap to clone.
 #[derive(Clone)]
@@ -108,6 +116,7 @@ impl Outbound {
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
             limit: limit_bytes,
+            wake_at: AtomicU64::new(NO_WAKE),
         });
         (
             Outbound {
@@ -194,6 +203,40 @@ impl Outbound {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Wake the writer's task once `wake_at` (at least 1) has passed: see
+    /// [`crate::deadlines`], which calls [`Outbound::wake_if_due`].
+    pub fn set_wake_at(&self, wake_at: u64) {
+        self.shared.wake_at.store(wake_at.max(1), Ordering::Release);
+    }
+
+    /// Whether the writer's task was woken because the time set with [`Outbound::set_wake_at`]
+    /// passed (it stays so until a new time is set).
+    pub fn woken(&self) -> bool {
+        self.shared.wake_at.load(Ordering::Acquire) == WOKEN
+    }
+
+    /// Wake the writer's task if the time it set is at or before `now`; returns whether it did.
+    pub fn wake_if_due(&self, now: u64) -> bool {
+        let wake_at = self.shared.wake_at.load(Ordering::Acquire);
+        if wake_at == WOKEN || wake_at > now {
+            return false;
+        }
+        // A time set meanwhile is newer than the one that was due: leave it.
+        if self
+            .shared
+            .wake_at
+            .compare_exchange(wake_at, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return false;
+        }
+        let waker = self.shared.queue.lock().waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        true
+    }
+
     /// Bytes waiting to be written, including those the writer is writing.
     pub fn queued_bytes(&self) -> usize {
         let q = self.shared.queue.lock();
@@ -210,6 +253,12 @@ pub struct WriterHandle {
     finished: bool,
     /// A write failed: the client can receive nothing more, so output is discarded.
     broken: bool,
+}
+
+fn set_waker(q: &mut Queue, cx: &Context<'_>) {
+    if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        q.waker = Some(cx.waker().clone());
+    }
 }
 
 impl WriterHandle {
@@ -249,10 +298,17 @@ impl WriterHandle {
                 *slot = IoSlice::new(line);
                 count += 1;
             }
-            match ready!(socket.as_mut().poll_write_vectored(cx, &slices[..count])) {
-                Ok(0) => self.break_off(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.advance(n),
-                Err(err) => self.break_off(err),
+            match socket.as_mut().poll_write_vectored(cx, &slices[..count]) {
+                Poll::Ready(Ok(0)) => self.break_off(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => self.advance(n),
+                Poll::Ready(Err(err)) => self.break_off(err),
+                Poll::Pending => {
+                    // The socket is full: the task must still be wakeable by a closed queue
+                    // or a deadline, so the queue keeps its waker (a line queued meanwhile
+                    // wakes it once, for nothing: rare, the socket was full).
+                    self.keep_waker(cx);
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -282,10 +338,12 @@ impl WriterHandle {
         // Idle: give both queues' memory back and wait for the next line.
         q.lines = VecDeque::new();
         self.writing = VecDeque::new();
-        if !q.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            q.waker = Some(cx.waker().clone());
-        }
+        set_waker(&mut q, cx);
         Some(Poll::Pending)
+    }
+
+    fn keep_waker(&self, cx: &Context<'_>) {
+        set_waker(&mut self.shared.queue.lock(), cx);
     }
 
     /// Drop `n` written bytes from the front of `writing`.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::caps::Caps;
+use crate::deadlines::Deadlines;
 use crate::metrics::TenantMetrics;
 use crate::outbound::Outbound;
 use crate::time::unix_now_ms;
@@ -595,6 +596,7 @@ pub struct Tenant {
     metrics: TenantMetrics,
     rehasher: Option<Arc<dyn Rehasher>>,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
+    deadlines: Arc<Deadlines>,
 }
 
 impl Tenant {
@@ -642,7 +644,13 @@ impl Tenant {
             metrics,
             rehasher,
             per_ip: Mutex::new(HashMap::new()),
+            deadlines: Deadlines::new(),
         }
+    }
+
+    /// The registration and ping deadlines of this tenant's connections.
+    pub fn deadlines(&self) -> &Arc<Deadlines> {
+        &self.deadlines
     }
 
     /// The tenant's current configuration.
