@@ -32,13 +32,14 @@ struct NickEntry {
     /// Shared with the user's view.
     nick: Text,
     /// The folded nick when it differs from `nick` (most nicks are written folded already).
-    folded: Option<Box<str>>,
+    /// Shared with the [`NickIndex`] key of the claim.
+    folded: Option<Text>,
     wall_ms: u64,
 }
 
 impl NickEntry {
     fn new(nick: &str, folded: String, wall_ms: u64) -> NickEntry {
-        let folded = (folded != nick).then(|| folded.into_boxed_str());
+        let folded = (folded != nick).then(|| Text::from(folded));
         NickEntry {
             nick: nick.into(),
             folded,
@@ -46,8 +47,8 @@ impl NickEntry {
         }
     }
 
-    fn folded(&self) -> &str {
-        self.folded.as_deref().unwrap_or(&*self.nick)
+    fn folded(&self) -> &Text {
+        self.folded.as_ref().unwrap_or(&self.nick)
     }
 }
 
@@ -65,7 +66,7 @@ impl Serialize for NickHistory {
         serializer.collect_map(self.claims.iter().map(|(stamp, entry)| {
             let form = NickEntryForm {
                 nick: &*entry.nick,
-                folded: entry.folded(),
+                folded: &**entry.folded(),
                 wall_ms: entry.wall_ms,
             };
             (stamp, form)
@@ -90,7 +91,7 @@ pub(crate) struct Claim<'a> {
     /// The nick as last written.
     pub nick: &'a Text,
     /// Its case-folded form.
-    pub folded: &'a str,
+    pub folded: &'a Text,
     /// Stamp of the op that started claiming this folded nick.
     pub stamp: Stamp,
     /// Wall time of that op.
@@ -161,11 +162,13 @@ impl<'de> Deserialize<'de> for Claimants {
     }
 }
 
-/// Live users' claims grouped by folded nick, for holder lookup and `uid_by_nick`.
+/// Live users' claims grouped by folded nick, for holder lookup and `uid_by_nick`. The folded
+/// nick is the claim's own [`Text`] (see [`NickHistory`]): keys cost a reference count, not a
+/// copy each.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct NickIndex {
-    groups: HashMap<Box<str>, Claimants>,
-    claim_of: HashMap<Uid, (Box<str>, Stamp)>,
+    groups: HashMap<Text, Claimants>,
+    claim_of: HashMap<Uid, (Text, Stamp)>,
     /// Folded display form of a losing uid -> the losing uids shown with it.
     losers: HashMap<String, BTreeSet<Uid>>,
     loser_key: HashMap<Uid, String>,
@@ -173,7 +176,7 @@ pub(crate) struct NickIndex {
 
 impl NickIndex {
     /// Set `uid`'s claim (`None`: not a live user). Returns the folded nicks whose groups changed.
-    pub fn set_claim(&mut self, uid: Uid, claim: Option<(String, Stamp)>) -> Vec<String> {
+    pub fn set_claim(&mut self, uid: Uid, claim: Option<(Text, Stamp)>) -> Vec<Text> {
         let unchanged = match (self.claim_of.get(&uid), &claim) {
             (None, None) => true,
             (Some((held, held_stamp)), Some((folded, stamp))) => {
@@ -192,18 +195,17 @@ impl NickIndex {
                     self.groups.remove(&folded);
                 }
             }
-            dirty.push(folded.into_string());
+            dirty.push(folded);
         }
         if let Some((folded, stamp)) = claim {
-            let key: Box<str> = folded.as_str().into();
-            match self.groups.get_mut(&key) {
+            match self.groups.get_mut(&folded) {
                 Some(group) => group.insert((stamp, uid)),
                 None => {
                     self.groups
-                        .insert(key.clone(), Claimants(vec![(stamp, uid)]));
+                        .insert(folded.clone(), Claimants(vec![(stamp, uid)]));
                 }
             }
-            self.claim_of.insert(uid, (key, stamp));
+            self.claim_of.insert(uid, (folded.clone(), stamp));
             if !dirty.contains(&folded) {
                 dirty.push(folded);
             }
@@ -346,7 +348,7 @@ mod tests {
         let read: NickHistory = decode(&old);
         let claim = read
             .current()
-            .map(|c| (&**c.nick, c.folded, c.stamp, c.wall_ms));
+            .map(|c| (&**c.nick, &**c.folded, c.stamp, c.wall_ms));
         assert_eq!(claim, Some(("Bob", "bob", stamp(7), 70)));
         let mut built = NickHistory::default();
         built.record(stamp(7), "Bob", "bob".into(), 70);
@@ -394,7 +396,7 @@ mod tests {
         let mut index = NickIndex::default();
         assert_eq!(
             index.set_claim(uid(2), Some(("nick".into(), stamp(9)))),
-            vec!["nick"]
+            vec![Text::from("nick")]
         );
         index.set_claim(uid(1), Some(("nick".into(), stamp(3))));
         assert_eq!(index.lookup("nick"), Some(uid(1)));
@@ -403,7 +405,7 @@ mod tests {
             index.group("nick").collect::<Vec<_>>(),
             vec![uid(1), uid(2)]
         );
-        assert_eq!(index.set_claim(uid(1), None), vec!["nick"]);
+        assert_eq!(index.set_claim(uid(1), None), vec![Text::from("nick")]);
         assert!(index.is_holder(uid(2)));
         assert!(index
             .set_claim(uid(2), Some(("nick".into(), stamp(9))))

@@ -109,8 +109,8 @@ impl LiveUser {
 
     /// The current claim as indexed by the collision rule: folded nick and claim stamp, for a
     /// visible user only.
-    pub fn indexed_claim(&self) -> Option<(String, Stamp)> {
+    pub fn indexed_claim(&self) -> Option<(Text, Stamp)> {
         self.arrival.as_ref()?;
-        self.nicks.current().map(|c| (c.folded.to_owned(), c.stamp))
+        self.nicks.current().map(|c| (c.folded.clone(), c.stamp))
     }
 }
