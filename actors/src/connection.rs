@@ -5,13 +5,15 @@
 //! The task holds no buffers while the client is idle: reads go through a buffer on the stack
 //! and only an unfinished line is kept between them, and output is written straight from the
 //! queued lines (see [`crate::outbound`]). Lines that arrive together are handled as one batch,
-//! and the writers of the connections they produced output for are woken once, at its end.
+//! and the writers of the connections they produced output for are woken once, at its end (or,
+//! for an idle plain TCP connection, not at all: the batch's thread writes its lines itself).
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use latticed_config::TenantConfig;
 use latticed_crdt::{OpBody, Uid};
 use latticed_proto::{check_client_line, numeric, LineCodec, LineEvent, Message, ParseError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
 
@@ -153,7 +156,27 @@ impl Drop for IpSlot<'_> {
 }
 
 /// Serve one client connection until it ends.
-pub async fn serve<S>(tenant: Arc<Tenant>, stream: S, info: ConnInfo)
+pub fn serve<S>(tenant: Arc<Tenant>, stream: S, info: ConnInfo) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    serve_with(tenant, stream, info, None)
+}
+
+/// Serve one plain TCP client connection until it ends. Lines queued for it while its task is
+/// idle are written to the socket by the thread that queued them (see [`crate::outbound`]),
+/// without waking its task.
+pub fn serve_tcp(
+    tenant: Arc<Tenant>,
+    stream: TcpStream,
+    info: ConnInfo,
+) -> impl Future<Output = ()> + Send {
+    let socket = stream.as_raw_fd();
+    serve_with(tenant, stream, info, Some(socket))
+}
+
+/// Serve a connection; `socket` is the descriptor of `stream` when it is a plain TCP socket.
+async fn serve_with<S>(tenant: Arc<Tenant>, stream: S, info: ConnInfo, socket: Option<RawFd>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -172,7 +195,12 @@ where
     };
     tenant.metrics().connections.inc();
     tenant.metrics().connections_total.inc();
+    // Declared after `stream`, so dropped before it: the writer's drop detaches the socket.
     let (out, mut writer) = Outbound::new(tenant.config().connection.sendq_bytes);
+    if let Some(socket) = socket {
+        // SAFETY: `socket` is the descriptor of `stream`, which outlives `writer` (above).
+        unsafe { writer.attach_socket(socket) };
+    }
     let mut conn = ConnState::new(&info, out);
     tenant.lock().unregistered += 1;
 
@@ -868,7 +896,7 @@ mod tests {
         let (_client, accepted) =
             tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
         let (stream, _) = accepted.expect("accept");
-        let task = serve(tenant, stream, info());
+        let task = serve_tcp(tenant, stream, info());
         let size = std::mem::size_of_val(&task);
         assert!(size <= 656, "the serve future takes {size} bytes");
     }

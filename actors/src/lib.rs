@@ -21,6 +21,6 @@ pub mod tenant;
 pub mod time;
 mod whowas;
 
-pub use connection::{serve, ConnInfo};
+pub use connection::{serve, serve_tcp, ConnInfo};
 pub use metrics::{Metrics, TenantMetrics};
 pub use tenant::{NodeInfo, OpSink, Rehasher, Tenant};

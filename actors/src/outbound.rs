@@ -9,13 +9,16 @@
 //! Wake-ups are batched. Inside a [`WakeBatch`] (a connection handling a run of lines), a writer
 //! that a line was queued for is woken once, when the batch ends, instead of at the first line:
 //! it then writes everything the batch queued for it with one system call, as an event-loop
-//! ircd does at the end of a loop iteration.
+//! ircd does at the end of a loop iteration. A plain TCP connection whose writer is idle is not
+//! even woken: the batch's thread writes its lines to the socket itself
+//! ([`WriterHandle::attach_socket`]), and wakes the writer only for what the socket did not take.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::marker::PhantomData;
+use std::os::fd::RawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,6 +61,10 @@ struct Queue {
     closed: Option<Box<Closing>>,
     /// The writer, parked until a line is queued or the queue is closed.
     waker: Option<Waker>,
+    /// The connection's plain TCP socket, which an idle writer's lines may be written to from
+    /// the thread that queued them, under this lock ([`WriterHandle::attach_socket`]). Taken
+    /// away (under this lock) before the socket is closed.
+    socket: Option<RawFd>,
 }
 
 /// Why and how a queue was closed.
@@ -78,6 +85,72 @@ struct Shared {
     /// When the connection's task wants to be woken next, in the units of its
     /// [`crate::deadlines::Deadlines`] ([`NO_WAKE`]: never; [`WOKEN`]: it was due and woken).
     wake_at: AtomicU64,
+}
+
+impl Shared {
+    /// Write the queued lines to the socket from this thread if the writer is idle (nothing in
+    /// flight, the queue open); park the writer again with `waker` if the socket took them all,
+    /// else wake it to write the rest (or meet the error) itself.
+    fn write_directly_or_wake(&self, waker: Waker) {
+        let mut q = self.queue.lock();
+        let idle = q.closed.is_none() && self.in_flight.load(Ordering::Acquire) == 0;
+        if let (true, Some(socket)) = (idle, q.socket) {
+            while !q.lines.is_empty() {
+                match write_lines(socket, &q.lines) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        q.bytes -= n;
+                        consume(&mut q.lines, n);
+                    }
+                }
+            }
+            if q.lines.is_empty() {
+                q.lines = VecDeque::new();
+                if q.waker.is_none() {
+                    q.waker = Some(waker);
+                }
+                return;
+            }
+        }
+        drop(q);
+        waker.wake();
+    }
+}
+
+/// One non-blocking vectored write of the first lines of `lines` to `socket`, without SIGPIPE.
+fn write_lines(socket: RawFd, lines: &VecDeque<Bytes>) -> io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let mut count = 0;
+    for (slot, line) in slices.iter_mut().zip(lines) {
+        *slot = IoSlice::new(line);
+        count += 1;
+    }
+    // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix (documented by std), and the
+    // `count` slices point into `lines`, which outlive the call. The caller holds the queue's
+    // lock, under which `socket` is an open descriptor: it is taken out of the queue, under the
+    // same lock, before the socket is closed (`WriterHandle`'s drop).
+    let written = unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = slices.as_mut_ptr().cast::<libc::iovec>();
+        msg.msg_iovlen = count as _;
+        libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
+    };
+    usize::try_from(written).map_err(|_| io::Error::last_os_error())
+}
+
+/// Drop `n` written bytes from the front of `lines`.
+fn consume(lines: &mut VecDeque<Bytes>, mut n: usize) {
+    while n > 0 {
+        let Some(front) = lines.front_mut() else {
+            return;
+        };
+        if n < front.len() {
+            front.advance(n);
+            return;
+        }
+        n -= front.len();
+        lines.pop_front();
+    }
 }
 
 /// [`Shared::wake_at`] of a connection that wants no wake-up.
@@ -112,6 +185,7 @@ impl Outbound {
                 bytes: 0,
                 closed: None,
                 waker: None,
+                socket: None,
             }),
             closed: AtomicBool::new(false),
             in_flight: AtomicUsize::new(0),
@@ -142,7 +216,7 @@ impl Outbound {
                 Sent::Queued
             };
         }
-        let (sent, waker) = {
+        let (sent, waker, direct) = {
             let mut q = self.shared.queue.lock();
             if q.closed.is_some() {
                 return Sent::Dropped;
@@ -158,15 +232,17 @@ impl Outbound {
                     )),
                 }));
                 self.shared.closed.store(true, Ordering::Release);
-                (Sent::Overflowed, q.waker.take())
+                (Sent::Overflowed, q.waker.take(), false)
             } else {
                 q.bytes += line.len();
                 q.lines.push_back(line);
-                (Sent::Queued, q.waker.take())
+                (Sent::Queued, q.waker.take(), q.socket.is_some())
             }
         };
-        if let Some(waker) = waker {
-            wake(waker);
+        match waker {
+            Some(waker) if direct => defer(Deferred::WriteOrWake(self.shared.clone(), waker)),
+            Some(waker) => defer(Deferred::Wake(waker)),
+            None => {}
         }
         sent
     }
@@ -187,7 +263,7 @@ impl Outbound {
             q.waker.take()
         };
         if let Some(waker) = waker {
-            wake(waker);
+            defer(Deferred::Wake(waker));
         }
     }
 
@@ -347,21 +423,23 @@ impl WriterHandle {
     }
 
     /// Drop `n` written bytes from the front of `writing`.
-    fn advance(&mut self, mut n: usize) {
+    fn advance(&mut self, n: usize) {
         if !self.finished {
             self.shared.in_flight.fetch_sub(n, Ordering::Release);
         }
-        while n > 0 {
-            let Some(front) = self.writing.front_mut() else {
-                return;
-            };
-            if n < front.len() {
-                front.advance(n);
-                return;
-            }
-            n -= front.len();
-            self.writing.pop_front();
-        }
+        consume(&mut self.writing, n);
+    }
+
+    /// Let lines queued while this writer is idle be written to `socket` straight from the
+    /// thread that queued them, at the end of its [`WakeBatch`], instead of waking this writer:
+    /// for a plain TCP socket, the one this writer writes to.
+    ///
+    /// # Safety
+    ///
+    /// `socket` must stay open for as long as this writer exists: drop the writer before the
+    /// socket (its drop takes the socket out of the queue, under the queue's lock).
+    pub unsafe fn attach_socket(&mut self, socket: RawFd) {
+        self.shared.queue.lock().socket = Some(socket);
     }
 
     /// After a failed write: nothing more can reach the client.
@@ -381,9 +459,21 @@ impl WriterHandle {
     }
 }
 
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        self.shared.queue.lock().socket = None;
+    }
+}
+
+/// A writer to wake at the end of the batch, or whose lines to write first.
+enum Deferred {
+    Wake(Waker),
+    WriteOrWake(Arc<Shared>, Waker),
+}
+
 thread_local! {
-    /// Wakers held back by the [`WakeBatch`] open on this thread, if one is.
-    static DEFERRED: RefCell<Option<Vec<Waker>>> = const { RefCell::new(None) };
+    /// Writers held back by the [`WakeBatch`] open on this thread, if one is.
+    static DEFERRED: RefCell<Option<Vec<Deferred>>> = const { RefCell::new(None) };
     /// Work to run when the [`WakeBatch`] open on this thread ends.
     static AT_END: RefCell<Vec<Box<dyn FnOnce()>>> = const { RefCell::new(Vec::new()) };
 }
@@ -400,16 +490,18 @@ pub fn at_batch_end(work: impl FnOnce() + 'static) {
     }
 }
 
-/// Wake a writer now, or when the batch open on this thread ends.
-fn wake(waker: Waker) {
-    let waker = DEFERRED.with(|deferred| match deferred.borrow_mut().as_mut() {
+/// Hold a writer back until the batch open on this thread ends; without a batch, wake it now
+/// (lines queued one at a time are better written by the writer, once it runs, than each with
+/// a system call of its own).
+fn defer(deferred: Deferred) {
+    let now = DEFERRED.with(|list| match list.borrow_mut().as_mut() {
         Some(list) => {
-            list.push(waker);
+            list.push(deferred);
             None
         }
-        None => Some(waker),
+        None => Some(deferred),
     });
-    if let Some(waker) = waker {
+    if let Some(Deferred::Wake(waker) | Deferred::WriteOrWake(_, waker)) = now {
         waker.wake();
     }
 }
@@ -458,9 +550,12 @@ impl Drop for WakeBatch {
                 work();
             }
         }
-        let wakers = DEFERRED.with(|deferred| deferred.borrow_mut().take());
-        for waker in wakers.into_iter().flatten() {
-            waker.wake();
+        let deferred = DEFERRED.with(|deferred| deferred.borrow_mut().take());
+        for deferred in deferred.into_iter().flatten() {
+            match deferred {
+                Deferred::Wake(waker) => waker.wake(),
+                Deferred::WriteOrWake(shared, waker) => shared.write_directly_or_wake(waker),
+            }
         }
     }
 }
@@ -727,5 +822,100 @@ mod tests {
         assert_eq!(out.queued_bytes(), 0);
         out.close(CloseReason::Server("gone".into()), "gone");
         assert!(writer.poll_write(&mut cx, Pin::new(&mut Gone)).is_ready());
+    }
+
+    /// A parked writer attached to one end of a socket pair, and the other end.
+    fn attached_pair(
+        limit: usize,
+    ) -> (
+        Outbound,
+        WriterHandle,
+        std::os::unix::net::UnixStream,
+        std::os::unix::net::UnixStream,
+        Arc<CountWakes>,
+        Waker,
+    ) {
+        use std::os::fd::AsRawFd;
+        let (out, mut writer) = Outbound::new(limit);
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        // SAFETY: every test drops the writer before `ours`.
+        unsafe { writer.attach_socket(ours.as_raw_fd()) };
+        let (counter, waker) = counting_waker();
+        let parked = writer.poll_write(
+            &mut Context::from_waker(&waker),
+            Pin::new(&mut tokio::io::sink()),
+        );
+        assert!(parked.is_pending(), "an idle writer parks");
+        (out, writer, ours, theirs, counter, waker)
+    }
+
+    #[test]
+    fn a_batch_writes_an_idle_writers_lines_itself_without_waking_it() {
+        use std::io::Read;
+        let (out, writer, ours, mut theirs, counter, _waker) = attached_pair(1 << 16);
+        {
+            let _batch = WakeBatch::begin();
+            out.send(Bytes::from_static(b"one\r\n"));
+            out.send(Bytes::from_static(b"two\r\n"));
+        }
+        let mut got = [0u8; 10];
+        theirs.read_exact(&mut got).expect("read");
+        assert_eq!(&got, b"one\r\ntwo\r\n");
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "the writer was not woken"
+        );
+        assert_eq!(out.queued_bytes(), 0);
+
+        // Still parked: a line queued outside a batch wakes it, to be written by the writer.
+        out.send(Bytes::from_static(b"three\r\n"));
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert_eq!(out.queued_bytes(), 7);
+        drop(writer);
+        assert!(
+            out.shared.queue.lock().socket.is_none(),
+            "detached with the writer"
+        );
+        drop(ours);
+    }
+
+    #[tokio::test]
+    async fn what_a_full_socket_does_not_take_the_writer_writes_after_it_in_order() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        const LINES: usize = 20_000;
+        let (out, mut writer, ours, mut theirs, counter, waker) = attached_pair(4 << 20);
+        let expected: Vec<u8> = (0..LINES)
+            .flat_map(|i| format!("PRIVMSG #c :line {i:05}\r\n").into_bytes())
+            .collect();
+        {
+            let _batch = WakeBatch::begin();
+            for i in 0..LINES {
+                out.send(Bytes::from(format!("PRIVMSG #c :line {i:05}\r\n")));
+            }
+        }
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken for the rest");
+        assert!(out.queued_bytes() > 0, "the socket took part of the batch");
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).expect("read");
+            got
+        });
+        out.close(CloseReason::Server("done".into()), "done");
+        let clone = ours.try_clone().expect("clone");
+        clone.set_nonblocking(true).expect("nonblocking");
+        let mut socket = tokio::net::UnixStream::from_std(clone).expect("register");
+        assert_ne!(socket.as_raw_fd(), ours.as_raw_fd());
+        poll_fn(|cx| writer.poll_write(cx, Pin::new(&mut socket))).await;
+        drop((writer, socket, ours, waker));
+        let got = reader.join().expect("reader");
+        let farewell = b"ERROR :done\r\n";
+        assert_eq!(got.len(), expected.len() + farewell.len());
+        assert!(
+            got[..expected.len()] == expected[..],
+            "every line, once, in order"
+        );
+        assert_eq!(&got[expected.len()..], farewell);
     }
 }

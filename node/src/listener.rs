@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use latticed_actors::{serve, ConnInfo, Tenant};
+use latticed_actors::{serve, serve_tcp, ConnInfo, Tenant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -39,7 +39,7 @@ pub async fn accept_loop(
         // (a TLS session lives inside its task): memory per idle client counts.
         match &tls {
             None => {
-                tokio::spawn(serve(tenant.clone(), stream, info(peer, false)));
+                tokio::spawn(serve_tcp(tenant.clone(), stream, info(peer, false)));
             }
             Some(acceptor) => {
                 tokio::spawn(serve_tls(tenant.clone(), stream, peer, acceptor.clone()));
