@@ -8,7 +8,7 @@ mod access;
 pub mod caps;
 mod commands;
 pub mod connection;
-pub mod deadlines;
+mod deadlines;
 mod flood;
 mod isupport;
 pub mod metrics;

@@ -120,11 +120,7 @@ impl Shared {
 /// One non-blocking vectored write of the first lines of `lines` to `socket`, without SIGPIPE.
 fn write_lines(socket: RawFd, lines: &VecDeque<Bytes>) -> io::Result<usize> {
     let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-    let mut count = 0;
-    for (slot, line) in slices.iter_mut().zip(lines) {
-        *slot = IoSlice::new(line);
-        count += 1;
-    }
+    let count = gather(lines, &mut slices);
     // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix (documented by std), and the
     // `count` slices point into `lines`, which outlive the call. The caller holds the queue's
     // lock, under which `socket` is an open descriptor: it is taken out of the queue, under the
@@ -136,6 +132,16 @@ fn write_lines(socket: RawFd, lines: &VecDeque<Bytes>) -> io::Result<usize> {
         libc::sendmsg(socket, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
     };
     usize::try_from(written).map_err(|_| io::Error::last_os_error())
+}
+
+/// Point `slices` at the first lines of `lines`, as many as fit; returns how many.
+fn gather<'a>(lines: &'a VecDeque<Bytes>, slices: &mut [IoSlice<'a>; MAX_SLICES]) -> usize {
+    let mut count = 0;
+    for (slot, line) in slices.iter_mut().zip(lines) {
+        *slot = IoSlice::new(line);
+        count += 1;
+    }
+    count
 }
 
 /// Drop `n` written bytes from the front of `lines`.
@@ -281,18 +287,18 @@ impl Outbound {
 
     /// Wake the writer's task once `wake_at` (at least 1) has passed: see
     /// [`crate::deadlines`], which calls [`Outbound::wake_if_due`].
-    pub fn set_wake_at(&self, wake_at: u64) {
+    pub(crate) fn set_wake_at(&self, wake_at: u64) {
         self.shared.wake_at.store(wake_at.max(1), Ordering::Release);
     }
 
     /// Whether the writer's task was woken because the time set with [`Outbound::set_wake_at`]
     /// passed (it stays so until a new time is set).
-    pub fn woken(&self) -> bool {
+    pub(crate) fn woken(&self) -> bool {
         self.shared.wake_at.load(Ordering::Acquire) == WOKEN
     }
 
     /// Wake the writer's task if the time it set is at or before `now`; returns whether it did.
-    pub fn wake_if_due(&self, now: u64) -> bool {
+    pub(crate) fn wake_if_due(&self, now: u64) -> bool {
         let wake_at = self.shared.wake_at.load(Ordering::Acquire);
         if wake_at == WOKEN || wake_at > now {
             return false;
@@ -369,11 +375,7 @@ impl WriterHandle {
                 continue;
             }
             let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-            let mut count = 0;
-            for (slot, line) in slices.iter_mut().zip(&self.writing) {
-                *slot = IoSlice::new(line);
-                count += 1;
-            }
+            let count = gather(&self.writing, &mut slices);
             match socket.as_mut().poll_write_vectored(cx, &slices[..count]) {
                 Poll::Ready(Ok(0)) => self.break_off(io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => self.advance(n),

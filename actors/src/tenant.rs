@@ -649,7 +649,7 @@ impl Tenant {
     }
 
     /// The registration and ping deadlines of this tenant's connections.
-    pub fn deadlines(&self) -> &Arc<Deadlines> {
+    pub(crate) fn deadlines(&self) -> &Arc<Deadlines> {
         &self.deadlines
     }
 
