@@ -344,8 +344,7 @@ impl Timeouts {
         let secs = |value: u64| u32::try_from(value.max(1)).unwrap_or(u32::MAX);
         let connection = &config.connection;
         Timeouts {
-            registration: Instant::now()
-                + Duration::from_secs(connection.registration_timeout_secs),
+            registration: Instant::now() + connection.registration_timeout(),
             ping_interval_secs: secs(connection.ping_interval_secs),
             ping_timeout_secs: secs(connection.ping_timeout_secs),
         }

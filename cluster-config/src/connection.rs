@@ -22,19 +22,9 @@ pub struct ConnectionConfig {
 }
 
 impl ConnectionConfig {
-    /// `registration_timeout_secs` as a `Duration`, ready for a timer.
+    /// `registration_timeout_secs` as a `Duration`, from a connection's start.
     pub fn registration_timeout(&self) -> Duration {
         Duration::from_secs(self.registration_timeout_secs)
-    }
-
-    /// `ping_interval_secs` as a `Duration`, ready for a timer.
-    pub fn ping_interval(&self) -> Duration {
-        Duration::from_secs(self.ping_interval_secs)
-    }
-
-    /// `ping_timeout_secs` as a `Duration`, ready for a timer.
-    pub fn ping_timeout(&self) -> Duration {
-        Duration::from_secs(self.ping_timeout_secs)
     }
 }
 
