@@ -298,21 +298,30 @@ impl Outbound {
     }
 
     /// Wake the writer's task if the time it set is at or before `now`; returns whether it did.
+    /// Without a waker in the queue (the task is running, or a batch took the waker to write
+    /// this queue's lines and will park the writer again) nothing is marked: the next sweep
+    /// tries again, so the deadline is not lost.
     pub(crate) fn wake_if_due(&self, now: u64) -> bool {
         let wake_at = self.shared.wake_at.load(Ordering::Acquire);
         if wake_at == WOKEN || wake_at > now {
             return false;
         }
-        // A time set meanwhile is newer than the one that was due: leave it.
-        if self
-            .shared
-            .wake_at
-            .compare_exchange(wake_at, WOKEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return false;
-        }
-        let waker = self.shared.queue.lock().waker.take();
+        let waker = {
+            let mut q = self.shared.queue.lock();
+            if q.waker.is_none() {
+                return false;
+            }
+            // A time set meanwhile is newer than the one that was due: leave it.
+            if self
+                .shared
+                .wake_at
+                .compare_exchange(wake_at, WOKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return false;
+            }
+            q.waker.take()
+        };
         if let Some(waker) = waker {
             waker.wake();
         }
@@ -919,5 +928,32 @@ mod tests {
             "every line, once, in order"
         );
         assert_eq!(&got[expected.len()..], farewell);
+    }
+
+    /// A batch takes an idle writer's waker to write its lines and parks it again; a deadline
+    /// that passes meanwhile must still wake it afterwards, not be marked and lost.
+    #[test]
+    fn a_deadline_passing_while_a_batch_holds_the_waker_wakes_the_writer_later() {
+        let (out, writer, ours, _theirs, counter, _waker) = attached_pair(1 << 16);
+        out.set_wake_at(5);
+        {
+            let _batch = WakeBatch::begin();
+            out.send(Bytes::from_static(b"one\r\n"));
+            assert!(
+                !out.wake_if_due(10),
+                "no waker to wake while the batch holds it"
+            );
+            assert!(!out.woken());
+        }
+        assert_eq!(
+            counter.0.load(Ordering::SeqCst),
+            0,
+            "parked again by the batch"
+        );
+        assert!(out.wake_if_due(10), "the next sweep wakes it");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1);
+        assert!(out.woken());
+        drop(writer);
+        drop(ours);
     }
 }
