@@ -826,13 +826,18 @@ mod tests {
         assert_eq!(tenant.lock().unregistered, 0);
     }
 
-    #[tokio::test]
-    async fn a_quiet_client_is_pinged_and_one_that_does_not_answer_times_out() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// A tenant that pings a client after a second of silence and waits a second for the PONG.
+    fn pinging_every_second(dir: &tempfile::TempDir) -> Arc<Tenant> {
         let mut config = TenantConfig::default();
         config.connection.ping_interval_secs = 1;
         config.connection.ping_timeout_secs = 1;
-        let tenant = tenant(config, &dir);
+        tenant(config, dir)
+    }
+
+    #[tokio::test]
+    async fn a_quiet_client_is_pinged_and_one_that_does_not_answer_times_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let tenant = pinging_every_second(&dir);
         let (mut client, server) = tokio::io::duplex(1 << 16);
         let task = tokio::spawn(serve(tenant.clone(), server, info()));
         client
@@ -854,10 +859,7 @@ mod tests {
     #[tokio::test]
     async fn a_client_that_stops_reading_still_times_out() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = TenantConfig::default();
-        config.connection.ping_interval_secs = 1;
-        config.connection.ping_timeout_secs = 1;
-        let tenant = tenant(config, &dir);
+        let tenant = pinging_every_second(&dir);
         // Far smaller than the welcome burst: the writer is stuck on a full socket at once.
         let (mut client, server) = tokio::io::duplex(64);
         let _task = tokio::spawn(serve(tenant.clone(), server, info()));
