@@ -23,10 +23,14 @@ use crate::log::EventLog;
 pub const MAX_BACKLOG: usize = 256;
 
 /// How long the writer thread, woken by a first entry, waits for more before writing: entries
-/// taken together are written as runs (run.rs), far cheaper than one by one, and a busy node
-/// hands over many within a few milliseconds. Well inside the flush interval, so it barely moves
-/// durability; a read waiting for the log ends the wait at once.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+/// taken together are written as runs (run.rs), far cheaper than one by one. Waiting costs no
+/// durability: nothing is durable before the next [`EventLog::flush`], and a flush, like any
+/// read, settles first, which ends the wait at once. It is set just under the default flush
+/// interval so a node at a modest message rate writes one batch per flush instead of one per
+/// few messages: a tenth of the writer wake-ups and fewer history keys (`latticed-loadgen
+/// channels`, 1000 clients at 1 msg/s: 5 ms → 40 ms took the node from 41.4 / 39.9 % to
+/// 39.2 / 37.2 % of a core, p99 unchanged at about 1 ms).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(40);
 
 /// Entries that end the writer's wait at once: a full run's worth.
 const LINGER_UNTIL: usize = crate::run::MAX_RUN_LEN;
