@@ -45,13 +45,13 @@ impl Deadlines {
 
     /// Watch the deadline `out` will hold, until the returned slot is dropped. Starts the sweeper
     /// on the current tokio runtime if it is not running yet; it stops once the tenant is gone.
-    pub fn watch<'a>(self: &'a Arc<Self>, out: &Outbound) -> DeadlineSlot<'a> {
+    pub fn watch(self: &Arc<Self>, out: &Outbound) -> DeadlineSlot {
         if !self.sweeping.swap(true, Ordering::AcqRel) {
             tokio::spawn(sweep_until_gone(Arc::downgrade(self)));
         }
         let key = self.watched.lock().insert(out.clone());
         DeadlineSlot {
-            deadlines: self,
+            deadlines: self.clone(),
             key,
         }
     }
@@ -79,14 +79,14 @@ impl Deadlines {
     }
 }
 
-/// A watched connection, forgotten when this is dropped. Borrowed from the tenant, so the
-/// connection's task holds two words for it.
-pub struct DeadlineSlot<'a> {
-    deadlines: &'a Deadlines,
+/// A watched connection, forgotten when this is dropped: two words in the connection's task.
+/// It keeps the deadlines alive, not the sweeper, which stops once the tenant is gone.
+pub struct DeadlineSlot {
+    deadlines: Arc<Deadlines>,
     key: usize,
 }
 
-impl Drop for DeadlineSlot<'_> {
+impl Drop for DeadlineSlot {
     fn drop(&mut self) {
         self.deadlines.watched.lock().remove(self.key);
     }

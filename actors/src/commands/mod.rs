@@ -44,7 +44,7 @@ impl Ctx<'_> {
     pub fn nick(&self) -> String {
         match self.conn.uid.and_then(|u| self.core.state.user(u)) {
             Some(user) => user.nick.to_string(),
-            None => self.conn.nick.clone().unwrap_or_else(|| "*".into()),
+            None => self.conn.pending_nick().unwrap_or("*").to_owned(),
         }
     }
 

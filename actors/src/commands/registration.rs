@@ -143,7 +143,7 @@ pub fn nick(ctx: &mut Ctx<'_>, msg: &Message) {
                 );
                 return;
             }
-            ctx.conn.nick = Some(wanted.clone());
+            ctx.conn.set_pending_nick(Some(wanted.clone()));
             try_register(ctx);
         }
     }
@@ -170,7 +170,7 @@ pub fn user(ctx: &mut Ctx<'_>, msg: &Message) {
         .chars()
         .take(ctx.config.limits.realname_len)
         .collect();
-    ctx.conn.user = Some(Box::new((username, realname)));
+    ctx.conn.set_pending_user(username, realname);
     try_register(ctx);
 }
 
@@ -209,13 +209,13 @@ pub fn try_register(ctx: &mut Ctx<'_>) {
     };
     if ctx.core.state.uid_by_nick(&nick).is_some() {
         // USER stands; the nick must be given again. The error is addressed to it.
-        ctx.conn.user = Some(Box::new((user, realname)));
-        ctx.conn.nick = Some(nick.clone());
+        ctx.conn.set_pending_user(user, realname);
+        ctx.conn.set_pending_nick(Some(nick.clone()));
         ctx.numeric(
             numeric::ERR_NICKNAMEINUSE,
             [nick.as_str(), "Nickname is already in use"],
         );
-        ctx.conn.nick = None;
+        ctx.conn.set_pending_nick(None);
         return;
     }
     let uid = ctx.core.allocate_uid();
