@@ -82,7 +82,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
             let Some(user) = core.state.user(*uid) else {
                 return;
             };
-            let mut msg = Message::new("AWAY").with_source(crate::tenant::user_mask(user));
+            let mut msg = Message::new("AWAY").with_source(crate::tenant::user_mask(&user));
             if let Some(text) = &user.away {
                 msg = msg.with_param(text.to_string());
             }
@@ -94,7 +94,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
                 return;
             };
             let msg = Message::new("SETNAME")
-                .with_source(crate::tenant::user_mask(user))
+                .with_source(crate::tenant::user_mask(&user))
                 .with_param(user.realname.to_string());
             let recipients = with_cap(core, audience(core, *uid, true), Caps::SETNAME);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
@@ -119,7 +119,7 @@ fn render_change(core: &mut Core, op: &Op, change: &Change, outbox: &mut Outbox)
                 return;
             };
             let msg = Message::new("ACCOUNT")
-                .with_source(crate::tenant::user_mask(user))
+                .with_source(crate::tenant::user_mask(&user))
                 .with_param(user.account.as_deref().unwrap_or("*"));
             let recipients = with_cap(core, audience(core, *uid, false), Caps::ACCOUNT_NOTIFY);
             send_to(core, outbox, recipients.into_iter(), msg, op.wall_ms);
@@ -209,7 +209,7 @@ fn render_join(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut O
     let Some(chan) = core.state.channel(channel) else {
         return;
     };
-    let mask = crate::tenant::user_mask(user);
+    let mask = crate::tenant::user_mask(&user);
     let account = user.account.clone();
     let away = user.away.clone();
     let plain = Message::new("JOIN")
@@ -265,7 +265,7 @@ fn render_leave(core: &mut Core, op: &Op, channel: &str, uid: Uid, outbox: &mut 
     let msg = match cause {
         LeaveCause::Part { reason } => {
             let msg = Message::new("PART")
-                .with_source(crate::tenant::user_mask(user))
+                .with_source(crate::tenant::user_mask(&user))
                 .with_param(display);
             match reason {
                 Some(r) => msg.with_param(r.clone()),

@@ -87,7 +87,7 @@ impl Core {
             };
             let nick = user.nick.clone();
             let quit = Message::new("QUIT")
-                .with_source(user_mask(user))
+                .with_source(user_mask(&user))
                 .with_param(SPLIT_QUIT_REASON);
             let neighbours = self.local_neighbours(*uid);
             send_to(self, &mut outbox, neighbours.into_iter(), quit, now);
@@ -156,7 +156,7 @@ impl Core {
         let Some(user) = self.state.user(uid) else {
             return;
         };
-        let mask = user_mask(user);
+        let mask = user_mask(&user);
         let nick = user.nick.clone();
         let account = user.account.clone();
         let realname = user.realname.clone();

@@ -499,7 +499,7 @@ impl Core {
             _ => return,
         };
         if let Some(user) = self.state.user(uid) {
-            let entry = crate::whowas::WhowasEntry::from_user(user, op.wall_ms);
+            let entry = crate::whowas::WhowasEntry::from_user(&user, op.wall_ms);
             let key = self.state.casemapping().fold(&user.nick);
             self.whowas.push(key, entry);
         }
@@ -530,7 +530,7 @@ impl Core {
 
     /// `nick!user@host` of a visible user.
     pub fn mask_of(&self, uid: Uid) -> Option<String> {
-        self.state.user(uid).map(user_mask)
+        self.state.user(uid).as_ref().map(user_mask)
     }
 
     /// Local users sharing at least one channel with `uid` (not including `uid` itself).

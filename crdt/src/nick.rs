@@ -244,6 +244,11 @@ impl NickIndex {
         }
     }
 
+    /// Whether `uid` is shown with its display form ([`NickIndex::set_loser`]).
+    pub fn is_loser(&self, uid: Uid) -> bool {
+        self.loser_key.contains_key(&uid)
+    }
+
     /// The live user whose effective nick folds to `folded`: the holder of that nick, else a
     /// collision loser shown with that display form.
     pub fn lookup(&self, folded: &str) -> Option<Uid> {

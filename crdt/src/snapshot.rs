@@ -54,12 +54,12 @@ pub struct MemberSnapshot {
 impl TenantSnapshot {
     pub(crate) fn new<'a>(
         tenant: TenantId,
-        users: impl Iterator<Item = &'a UserView>,
+        users: impl Iterator<Item = UserView>,
         channels: impl Iterator<Item = &'a ChannelView>,
     ) -> TenantSnapshot {
         TenantSnapshot {
             tenant,
-            users: users.cloned().collect(),
+            users: users.collect(),
             channels: channels.map(ChannelSnapshot::new).collect(),
         }
     }

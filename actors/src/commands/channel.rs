@@ -310,7 +310,7 @@ pub fn send_names(ctx: &mut Ctx<'_>, name: &str) {
                 .unwrap_or_default()
         };
         if userhost {
-            entry.push_str(&crate::tenant::user_mask(user));
+            entry.push_str(&crate::tenant::user_mask(&user));
         } else {
             entry.push_str(&user.nick);
         }

@@ -41,7 +41,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
                     if !member && !hidden_ok && user.modes.contains(&'i') {
                         continue;
                     }
-                    rows.push(WhoRow::new(user, Some((chan, prefixes))));
+                    rows.push(WhoRow::new(&user, Some((chan, prefixes))));
                 }
             }
         }
@@ -58,7 +58,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
             } else {
                 mask == "*"
                     || mask_match(&mask, &user.nick, cm)
-                    || mask_match(&mask, &crate::tenant::user_mask(user), cm)
+                    || mask_match(&mask, &crate::tenant::user_mask(&user), cm)
                     || mask_match(&mask, &user.host, cm)
                     || mask_match(&mask, &user.realname, cm)
             };
@@ -71,7 +71,7 @@ pub fn who(ctx: &mut Ctx<'_>, msg: &Message) {
                 || !user.modes.contains(&'i')
                 || mine.contains(&user.uid);
             if visible {
-                rows.push(WhoRow::new(user, None));
+                rows.push(WhoRow::new(&user, None));
             }
         }
     }
@@ -231,7 +231,7 @@ pub fn whois(ctx: &mut Ctx<'_>, msg: &Message) {
         );
         return;
     };
-    let Some(user) = ctx.core.state.user(uid).cloned() else {
+    let Some(user) = ctx.core.state.user(uid) else {
         return;
     };
     let n = user.nick.to_string();

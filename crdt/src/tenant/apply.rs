@@ -1,6 +1,6 @@
 //! Applying one op to the records, noting what it touched for the view refresh.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::change::Change;
 use crate::channel::{ChannelRec, ListEntry, Topic};
@@ -8,19 +8,20 @@ use crate::error::ApplyError;
 use crate::ids::Uid;
 use crate::op::{ListKind, Op, OpBody};
 use crate::prefix::is_prefix_mode;
-use crate::user::{Arrival, LiveUser, Text, UserRec};
+use crate::user::{Arrival, LiveUser, Text, UserRec, UserView};
 
 use super::TenantState;
 
 /// What one op touched: the views to recompute after it.
 #[derive(Debug, Default)]
 pub(super) struct Touched {
-    /// Users whose record changed.
-    pub users: BTreeSet<Uid>,
+    /// Users whose record changed, with how clients saw them before (views are not stored, so
+    /// the refresh could not tell what changed otherwise).
+    pub users: BTreeMap<Uid, Option<UserView>>,
     /// The departing user and its quit message, for a UserDepart.
     pub departure: Option<(Uid, String)>,
     /// Channels by folded name.
-    pub channels: std::collections::BTreeMap<String, ChannelTouch>,
+    pub channels: BTreeMap<String, ChannelTouch>,
 }
 
 /// What one op touched in one channel.
@@ -71,6 +72,21 @@ impl TenantState {
         }
     }
 
+    /// The record of a user an op changes, created on first mention (`None` if it departed);
+    /// notes the user as touched, with its view from before the change.
+    fn changing_user(&mut self, uid: Uid, t: &mut Touched) -> Option<&mut LiveUser> {
+        if matches!(self.users.get(&uid), Some(UserRec::Departed)) {
+            return None;
+        }
+        self.note_before(uid, t);
+        self.live_user(uid)
+    }
+
+    /// Note `uid` as touched, with its view before this op (once: the op's first change).
+    fn note_before(&self, uid: Uid, t: &mut Touched) {
+        t.users.entry(uid).or_insert_with(|| self.user(uid));
+    }
+
     /// The record of a channel, created on first mention, and its folded name.
     fn channel_mut(&mut self, name: &str) -> (String, &mut ChannelRec) {
         let folded = self.casemapping.fold(name);
@@ -105,7 +121,7 @@ impl TenantState {
                 account,
                 modes,
             } => {
-                let Some(rec) = self.live_user(*uid) else {
+                let Some(rec) = self.changing_user(*uid, t) else {
                     return;
                 };
                 if rec.arrival.as_ref().is_none_or(|a| stamp < a.stamp) {
@@ -123,12 +139,12 @@ impl TenantState {
                 for mode in modes.chars() {
                     rec.modes.entry(mode).or_default().set(true, stamp);
                 }
-                t.users.insert(*uid);
             }
             OpBody::UserDepart { uid, reason } => {
                 if matches!(self.users.get(uid), Some(UserRec::Departed)) {
                     return;
                 }
+                self.note_before(*uid, t);
                 if let Some(UserRec::Live(rec)) = self.users.insert(*uid, UserRec::Departed) {
                     for folded in &rec.channels {
                         if let Some(channel) = self.channels.get_mut(folded) {
@@ -137,44 +153,37 @@ impl TenantState {
                         t.channel(folded).uids.insert(*uid);
                     }
                 }
-                t.users.insert(*uid);
                 t.departure = Some((*uid, reason.clone()));
             }
             OpBody::NickChange { uid, nick } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.nicks.record(stamp, nick, cm.fold(nick), op.wall_ms);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::SetAway { uid, away } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.away.set(away.as_deref().map(Text::from), stamp);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::SetRealname { uid, realname } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.realname.set(realname.as_str().into(), stamp);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::SetHost { uid, user, host } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.ident
                         .set((user.as_str().into(), host.as_str().into()), stamp);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::SetAccount { uid, account } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.account.set(account.as_deref().map(Text::from), stamp);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::SetUserMode { uid, mode, on } => {
-                if let Some(rec) = self.live_user(*uid) {
+                if let Some(rec) = self.changing_user(*uid, t) {
                     rec.modes.entry(*mode).or_default().set(*on, stamp);
-                    t.users.insert(*uid);
                 }
             }
             OpBody::Join { channel, uid } => {

@@ -5,16 +5,15 @@
 //! observed-remove sets, the nick history), so the same ops in any order with duplicates give the
 //! same records. The *views* are what is visible now, kept up to date incrementally: after each op,
 //! only the users and channels it touched are recomputed, and the differences become the
-//! [`Change`]s that [`TenantState::apply`] returns.
+//! [`Change`]s that [`TenantState::apply`] returns. Channel views are stored; a user's view is
+//! built from its record when asked for (only which users are visible is stored), so the op
+//! notes a touched user's view before changing its record.
 
 mod apply;
 mod refresh;
+mod stored;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-use latticed_proto::CaseMapping;
-use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
 
 use crate::channel::{ChannelRec, ChannelView};
 use crate::ids::{OpId, TenantId, Uid};
@@ -22,25 +21,27 @@ use crate::nick::NickIndex;
 use crate::op::ListKind;
 use crate::snapshot::TenantSnapshot;
 use crate::user::{UserRec, UserView};
+use latticed_proto::CaseMapping;
+use rustc_hash::FxHashMap;
 
 /// The replicated state of one tenant network on one node.
 ///
-/// It serializes whole (records and views), so a node can store it in a snapshot and later go on
-/// applying ops to the restored copy exactly as to the original: the restored state is a full
-/// replica, not just the visible network.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// It serializes whole (records and views, see stored.rs), so a node can store it in a snapshot
+/// and later go on applying ops to the restored copy exactly as to the original: the restored
+/// state is a full replica, not just the visible network.
+#[derive(Clone, Debug)]
 pub struct TenantState {
     tenant: TenantId,
-    #[serde(with = "crate::casemapping")]
     casemapping: CaseMapping,
     /// Records by uid. Uids are minted by nodes, never chosen by clients, so a fast
     /// non-keyed hash is safe here.
     users: FxHashMap<Uid, UserRec>,
     /// Records by folded channel name.
     channels: HashMap<String, ChannelRec>,
-    /// Views of live users. Boxed: a view is large, and a map node holds eleven of them
-    /// whether used or not.
-    user_views: BTreeMap<Uid, Box<UserView>>,
+    /// Live users: arrived, not departed, with a nick claim. Their views are built from the
+    /// records when asked for ([`TenantState::user`]); a stored copy cost every user of the
+    /// network about 250 bytes.
+    visible: BTreeSet<Uid>,
     /// Views of visible channels by folded name.
     channel_views: BTreeMap<String, ChannelView>,
     /// Folded names of the channels each visible user is visibly in.
@@ -56,7 +57,7 @@ impl TenantState {
             casemapping,
             users: FxHashMap::default(),
             channels: HashMap::new(),
-            user_views: BTreeMap::new(),
+            visible: BTreeSet::new(),
             channel_views: BTreeMap::new(),
             user_channels: FxHashMap::default(),
             nicks: NickIndex::default(),
@@ -73,19 +74,27 @@ impl TenantState {
         self.casemapping
     }
 
-    /// A live (arrived, not departed) user.
-    pub fn user(&self, uid: Uid) -> Option<&UserView> {
-        self.user_views.get(&uid).map(|view| &**view)
+    /// A live (arrived, not departed) user, as clients see it: built from its record, with its
+    /// uid's display form as nick while it loses a nick collision.
+    pub fn user(&self, uid: Uid) -> Option<UserView> {
+        let Some(UserRec::Live(rec)) = self.users.get(&uid) else {
+            return None;
+        };
+        let mut view = rec.view(uid)?;
+        if self.nicks.is_loser(uid) {
+            view.nick = loser_nick(uid);
+        }
+        Some(view)
     }
 
     /// Every live user, by uid.
-    pub fn users(&self) -> impl Iterator<Item = &UserView> {
-        self.user_views.values().map(|view| &**view)
+    pub fn users(&self) -> impl Iterator<Item = UserView> + '_ {
+        self.visible.iter().filter_map(|uid| self.user(*uid))
     }
 
     /// Number of live users.
     pub fn user_count(&self) -> usize {
-        self.user_views.len()
+        self.visible.len()
     }
 
     /// The live user whose effective nick is `nick` (case-folded), including a collision loser
@@ -151,7 +160,7 @@ impl TenantState {
     pub fn snapshot(&self) -> TenantSnapshot {
         TenantSnapshot::new(
             self.tenant.clone(),
-            self.user_views.values().map(|view| &**view),
+            self.users(),
             self.channel_views.values(),
         )
     }
@@ -159,6 +168,11 @@ impl TenantState {
     fn channel_rec(&self, name: &str) -> Option<&ChannelRec> {
         self.channels.get(&self.casemapping.fold(name))
     }
+}
+
+/// The nick shown for a user that loses a nick collision: its uid's display form.
+fn loser_nick(uid: Uid) -> crate::user::Text {
+    uid.to_string().into()
 }
 
 #[cfg(test)]

@@ -22,13 +22,10 @@ impl TenantState {
         let diffs = self.refresh_users(&mut touched);
         self.report_users(&diffs, touched.departure.as_ref(), &mut changes);
         for (uid, (_, after)) in diffs {
-            match after {
-                Some(view) => {
-                    self.user_views.insert(uid, Box::new(view));
-                }
-                None => {
-                    self.user_views.remove(&uid);
-                }
+            if after.is_some() {
+                self.visible.insert(uid);
+            } else {
+                self.visible.remove(&uid);
             }
         }
         for (folded, touch) in touched.channels {
@@ -41,8 +38,7 @@ impl TenantState {
     fn refresh_users(&mut self, touched: &mut Touched) -> BTreeMap<Uid, UserDiff> {
         let mut diffs = BTreeMap::new();
         let mut groups = BTreeSet::new();
-        for &uid in &touched.users {
-            let before = self.user(uid).cloned();
+        for (uid, before) in std::mem::take(&mut touched.users) {
             let (after, claim) = match self.users.get(&uid) {
                 Some(UserRec::Live(rec)) => (rec.view(uid), rec.indexed_claim()),
                 _ => (None, None),
@@ -65,7 +61,8 @@ impl TenantState {
         for folded in &groups {
             for uid in self.nicks.group(folded) {
                 diffs.entry(uid).or_insert_with(|| {
-                    let view = self.user(uid).cloned();
+                    // Not changed by the op, and its loser state is still the one from before.
+                    let view = self.user(uid);
                     (view.clone(), view)
                 });
             }
@@ -76,7 +73,7 @@ impl TenantState {
                     view.nick.clone_from(&view.claimed_nick);
                     None
                 } else {
-                    view.nick = uid.to_string().into();
+                    view.nick = super::loser_nick(*uid);
                     Some(self.casemapping.fold(&view.nick))
                 }
             });
@@ -163,7 +160,7 @@ impl TenantState {
         let mut moved = Vec::new();
         for uid in check {
             let before = view.members.get(&uid).copied();
-            let after = (rec.members.contains(&uid) && self.user_views.contains_key(&uid))
+            let after = (rec.members.contains(&uid) && self.visible.contains(&uid))
                 .then(|| rec.prefixes_of(uid));
             if before == after {
                 continue;
@@ -191,7 +188,7 @@ impl TenantState {
 
         if view.members.is_empty() {
             for (uid, before, after) in moved {
-                if before.is_some() && after.is_none() && self.user_views.contains_key(&uid) {
+                if before.is_some() && after.is_none() && self.visible.contains(&uid) {
                     changes.push(Change::Left {
                         channel: old_name.clone(),
                         uid,
@@ -255,7 +252,7 @@ impl TenantState {
                 changes.extend(now.modes().chars().map(|m| prefix(m, true)));
             }
             (Some(_), None) => {
-                if self.user_views.contains_key(&uid) {
+                if self.visible.contains(&uid) {
                     changes.push(Change::Left {
                         channel: channel.to_owned(),
                         uid,

@@ -1,6 +1,6 @@
 //! Unit tests of the composed tenant state: the conflict rules, one scenario at a time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use latticed_proto::CaseMapping;
 
@@ -10,6 +10,7 @@ use crate::clock::Stamp;
 use crate::error::ApplyError;
 use crate::ids::{MsgId, NodeId, OpId, TenantId, Uid};
 use crate::op::{LeaveCause, ListKind, MessageKind, MessageTarget, Op, OpBody};
+use crate::user::UserView;
 
 fn tenant() -> TenantId {
     TenantId("net".into())
@@ -247,7 +248,7 @@ fn ops_before_their_user_or_channel_take_effect_when_it_arrives() {
     let channel = s.channel("#C").expect("visible");
     assert_eq!(channel.member(a).map(|p| p.all_symbols()), Some("@".into()));
     assert_eq!(channel.topic().map(|t| t.text.as_str()), Some("hi"));
-    assert_eq!(s.user(a).and_then(|u| u.away.as_deref()), Some("lunch"));
+    assert_eq!(s.user(a).and_then(|u| u.away).as_deref(), Some("lunch"));
 }
 
 #[test]
@@ -302,7 +303,7 @@ fn earlier_claim_keeps_the_nick_and_the_loser_shows_its_uid() {
     for order in [[&first, &second], [&second, &first]] {
         let mut s = state();
         apply_all(&mut s, &order);
-        assert_eq!(s.user(a).map(|u| u.nick.as_ref()), Some("alice"));
+        assert_eq!(s.user(a).map(|u| u.nick).as_deref(), Some("alice"));
         let loser = s.user(b).expect("arrived");
         assert_eq!(&*loser.nick, "002000001");
         assert_eq!(&*loser.claimed_nick, "ALICE");
@@ -863,4 +864,72 @@ fn snapshot_serializes_to_json() {
     let back: crate::snapshot::TenantSnapshot = serde_json::from_str(&json).expect("round trip");
     assert_eq!(back, s.snapshot());
     assert!(json.contains("\"prefixes\":\"o\""), "{json}");
+}
+
+/// [`TenantState`] as it was derived when it stored each live user's view: snapshots written then
+/// must read the same, and new ones be written the same way (see stored.rs).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OldStoredForm {
+    tenant: TenantId,
+    #[serde(with = "crate::casemapping")]
+    casemapping: CaseMapping,
+    users: rustc_hash::FxHashMap<Uid, crate::user::UserRec>,
+    channels: HashMap<String, crate::channel::ChannelRec>,
+    user_views: BTreeMap<Uid, Box<UserView>>,
+    channel_views: BTreeMap<String, crate::channel::ChannelView>,
+    user_channels: rustc_hash::FxHashMap<Uid, BTreeSet<String>>,
+    nicks: crate::nick::NickIndex,
+}
+
+/// Two users claiming one nick (the later shown with its uid), one in a channel, one gone.
+fn stored_state() -> TenantState {
+    let mut ops = Ops::default();
+    let (a, b, c) = (uid(1, 1), uid(1, 2), uid(1, 3));
+    let ops = [
+        ops.make(1, 1, arrive(a, "alice")),
+        ops.make(1, 2, arrive(b, "Alice")),
+        ops.make(1, 3, arrive(c, "carol")),
+        ops.make(1, 4, join("#c", a)),
+        ops.make(1, 5, depart(c)),
+    ];
+    let mut s = state();
+    apply_all(&mut s, &ops.iter().collect::<Vec<_>>());
+    s
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("encodes")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+    let (value, used) =
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard()).expect("decodes");
+    assert_eq!(used, bytes.len(), "every byte read");
+    value
+}
+
+#[test]
+fn the_stored_form_still_holds_every_live_users_view() {
+    let s = stored_state();
+    let old: OldStoredForm = decode(&encode(&s));
+    let views: Vec<UserView> = old.user_views.into_values().map(|view| *view).collect();
+    assert_eq!(views, s.users().collect::<Vec<_>>());
+    assert_eq!(views.len(), 2, "the departed user has no view");
+    assert_eq!(
+        &*views[1].nick, "001000002",
+        "the loser is shown with its uid"
+    );
+}
+
+#[test]
+fn a_state_stored_in_the_old_form_reads_back_the_same() {
+    let s = stored_state();
+    let old: OldStoredForm = decode(&encode(&s));
+    let restored: TenantState = decode(&encode(&old));
+    assert_eq!(restored.snapshot(), s.snapshot());
+    let again: OldStoredForm = decode(&encode(&restored));
+    assert_eq!(
+        again.user_views, old.user_views,
+        "written again the same way"
+    );
 }
