@@ -69,15 +69,25 @@ impl Core {
         self.state.user_count().saturating_sub(self.hidden.len())
     }
 
+    /// Users this node's clients can see with user mode `mode` set (LUSERS: invisible, opers).
+    pub fn visible_users_with_mode(&self, mode: char) -> usize {
+        let hidden = self
+            .hidden
+            .uids
+            .iter()
+            .filter(|uid| self.state.has_user_mode(**uid, mode))
+            .count();
+        self.state.users_with_mode(mode).saturating_sub(hidden)
+    }
+
     /// The grace period for `node` expired: hide its users, telling every local client that shares
     /// a channel with one of them that they quit with `*.net *.split`, and MONITORing clients that
     /// they are offline. Returns how many users were hidden.
     pub fn hide_users_of(&mut self, node: NodeId) -> usize {
         let lost: Vec<Uid> = self
             .state
-            .users()
-            .filter(|u| u.uid.node == node && !self.hidden.contains(u.uid))
-            .map(|u| u.uid)
+            .uids()
+            .filter(|uid| uid.node == node && !self.hidden.contains(*uid))
             .collect();
         let now = unix_now_ms();
         let mut outbox = Outbox::new(None);

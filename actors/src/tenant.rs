@@ -407,9 +407,8 @@ impl Core {
     pub fn end_previous_incarnations(&mut self) -> usize {
         let stale: Vec<Uid> = self
             .state
-            .users()
-            .filter(|u| u.uid.node == self.node && u.uid.n < self.uid_floor)
-            .map(|u| u.uid)
+            .uids()
+            .filter(|uid| uid.node == self.node && uid.n < self.uid_floor)
             .collect();
         for uid in &stale {
             let mut outbox = Outbox::new(None);

@@ -107,6 +107,11 @@ impl LiveUser {
         })
     }
 
+    /// Whether user mode `mode` is set.
+    pub fn has_mode(&self, mode: char) -> bool {
+        self.modes.get(&mode).is_some_and(|on| *on.get())
+    }
+
     /// The current claim as indexed by the collision rule: folded nick and claim stamp, for a
     /// visible user only.
     pub fn indexed_claim(&self) -> Option<(Text, Stamp)> {

@@ -268,8 +268,8 @@ impl Replicator {
             let core = tenant.lock();
             out.extend(
                 core.state
-                    .users()
-                    .map(|u| u.uid.node)
+                    .uids()
+                    .map(|uid| uid.node)
                     .filter(|node| *node != me && !linked.contains(node)),
             );
         }

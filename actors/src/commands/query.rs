@@ -422,14 +422,8 @@ pub fn lusers(ctx: &mut Ctx<'_>, _msg: &Message) {
 /// The LUSERS replies, also part of the welcome burst.
 pub fn send_lusers(ctx: &mut Ctx<'_>) {
     let users = ctx.core.visible_user_count();
-    let visible = || {
-        ctx.core
-            .state
-            .users()
-            .filter(|u| ctx.core.is_visible(u.uid))
-    };
-    let invisible = visible().filter(|u| u.modes.contains(&'i')).count();
-    let opers = visible().filter(|u| u.modes.contains(&'o')).count();
+    let invisible = ctx.core.visible_users_with_mode('i');
+    let opers = ctx.core.visible_users_with_mode('o');
     let channels = ctx.core.state.channel_count();
     let unknown = ctx.core.unregistered;
     let local = ctx.core.local.len();

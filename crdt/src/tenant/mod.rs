@@ -42,6 +42,9 @@ pub struct TenantState {
     /// records when asked for ([`TenantState::user`]); a stored copy cost every user of the
     /// network about 250 bytes.
     visible: BTreeSet<Uid>,
+    /// How many live users have each user mode set: LUSERS reports invisible users and opers on
+    /// every registration, which must not mean building every user's view.
+    mode_counts: BTreeMap<char, usize>,
     /// Views of visible channels by folded name.
     channel_views: BTreeMap<String, ChannelView>,
     /// Folded names of the channels each visible user is visibly in.
@@ -58,6 +61,7 @@ impl TenantState {
             users: FxHashMap::default(),
             channels: HashMap::new(),
             visible: BTreeSet::new(),
+            mode_counts: BTreeMap::new(),
             channel_views: BTreeMap::new(),
             user_channels: FxHashMap::default(),
             nicks: NickIndex::default(),
@@ -92,9 +96,40 @@ impl TenantState {
         self.visible.iter().filter_map(|uid| self.user(*uid))
     }
 
+    /// Every live user's uid, in order: all some callers need, without building views.
+    pub fn uids(&self) -> impl Iterator<Item = Uid> + '_ {
+        self.visible.iter().copied()
+    }
+
     /// Number of live users.
     pub fn user_count(&self) -> usize {
         self.visible.len()
+    }
+
+    /// Number of live users with user mode `mode` set.
+    pub fn users_with_mode(&self, mode: char) -> usize {
+        self.mode_counts.get(&mode).copied().unwrap_or(0)
+    }
+
+    /// Whether the live user `uid` has user mode `mode` set.
+    pub fn has_user_mode(&self, uid: Uid, mode: char) -> bool {
+        self.visible.contains(&uid)
+            && matches!(self.users.get(&uid), Some(UserRec::Live(rec)) if rec.has_mode(mode))
+    }
+
+    /// Count `modes` as set for one more live user (`added`) or one fewer.
+    fn count_modes<'a>(&mut self, modes: impl Iterator<Item = &'a char>, added: bool) {
+        for mode in modes {
+            let count = self.mode_counts.entry(*mode).or_default();
+            if added {
+                *count += 1;
+            } else {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.mode_counts.remove(mode);
+                }
+            }
+        }
     }
 
     /// The live user whose effective nick is `nick` (case-folded), including a collision loser

@@ -13,6 +13,7 @@ use crate::clock::Stamp;
 use crate::ids::{MsgId, NodeId, OpId, TenantId, Uid};
 use crate::op::{LeaveCause, ListKind, MessageKind, MessageTarget, Op, OpBody};
 use crate::test_support::delivery;
+use crate::user::UserView;
 
 const CM: CaseMapping = CaseMapping::Rfc1459;
 const UIDS: [(u32, u64); 4] = [(1, 1), (2, 1), (3, 1), (1, 2)];
@@ -694,6 +695,22 @@ impl Seen {
     }
 }
 
+/// The counts of users by user mode agree with the users' views, and so does `has_user_mode`.
+fn mode_counts_agree(state: &TenantState) -> Result<(), TestCaseError> {
+    for mode in USER_MODES {
+        let users: Vec<UserView> = state.users().collect();
+        let with_mode = users.iter().filter(|u| u.modes.contains(&mode)).count();
+        prop_assert_eq!(state.users_with_mode(mode), with_mode, "mode {}", mode);
+        for user in &users {
+            prop_assert_eq!(
+                state.has_user_mode(user.uid, mode),
+                user.modes.contains(&mode)
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     /// Two deliveries in random orders with duplicates, and the generation order, all give the
     /// same snapshot, and it is the network the rules define.
@@ -731,6 +748,7 @@ proptest! {
             let changes = state.apply(op).expect("same tenant");
             seen.replay(&changes, &state)?;
             prop_assert_eq!(seen.network(), shown(&state));
+            mode_counts_agree(&state)?;
         }
     }
 }
@@ -784,6 +802,7 @@ proptest! {
         let mut original = run(before);
         let mut restored = through_bincode(&original)?;
         prop_assert_eq!(restored.snapshot(), original.snapshot());
+        mode_counts_agree(&restored)?;
         prop_assert_eq!(observable_dots(&restored), observable_dots(&original));
         for op in after {
             let expected_changes = original.apply(op).expect("same tenant");
@@ -792,6 +811,7 @@ proptest! {
         prop_assert_eq!(restored.snapshot(), original.snapshot());
         prop_assert_eq!(observable_dots(&restored), observable_dots(&original));
         prop_assert_eq!(shown(&restored), expected(&ops));
+        mode_counts_agree(&restored)?;
         for user in restored.users() {
             prop_assert_eq!(restored.uid_by_nick(&user.nick), Some(user.uid));
         }

@@ -21,8 +21,12 @@ impl TenantState {
         let mut changes = Vec::new();
         let diffs = self.refresh_users(&mut touched);
         self.report_users(&diffs, touched.departure.as_ref(), &mut changes);
-        for (uid, (_, after)) in diffs {
-            if after.is_some() {
+        for (uid, (before, after)) in diffs {
+            if let Some(before) = &before {
+                self.count_modes(before.modes.iter(), false);
+            }
+            if let Some(after) = &after {
+                self.count_modes(after.modes.iter(), true);
                 self.visible.insert(uid);
             } else {
                 self.visible.remove(&uid);

@@ -82,15 +82,21 @@ impl Serialize for TenantState {
 impl<'de> Deserialize<'de> for TenantState {
     fn deserialize<D: Deserializer<'de>>(input: D) -> Result<TenantState, D::Error> {
         let stored = Stored::deserialize(input)?;
-        Ok(TenantState {
+        let mut state = TenantState {
             tenant: stored.tenant,
             casemapping: stored.casemapping,
             users: stored.users,
             channels: stored.channels,
-            visible: stored.user_views.into_keys().collect(),
+            visible: BTreeSet::new(),
+            mode_counts: BTreeMap::new(),
             channel_views: stored.channel_views,
             user_channels: stored.user_channels,
             nicks: stored.nicks,
-        })
+        };
+        for (uid, view) in stored.user_views {
+            state.count_modes(view.modes.iter(), true);
+            state.visible.insert(uid);
+        }
+        Ok(state)
     }
 }
