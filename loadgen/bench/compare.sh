@@ -29,6 +29,9 @@
 # +63 are used), RUN_TIMEOUT [180]
 # (loadgen --timeout per run), INSPIRCD [/usr/sbin/inspircd], NGIRCD [/usr/sbin/ngircd],
 # KEEP_WORK=1 keeps the temporary directory (configs and server logs) for inspection.
+# PEER_NODELAY=1 gives the peers' client sockets TCP_NODELAY, as latticed's have (peers/nodelay.c,
+# built with cc and preloaded): InspIRCd leaves Nagle on, which saves it CPU and costs it latency,
+# so this compares CPU at equal latency.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,6 +47,7 @@ OUT_DIR="$HERE/results"
 INSPIRCD=${INSPIRCD:-/usr/sbin/inspircd}
 NGIRCD=${NGIRCD:-/usr/sbin/ngircd}
 PORT_BASE=${PORT_BASE:-17100}
+PEER_NODELAY=${PEER_NODELAY:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-180}
 
 FANOUT_CLIENTS=${FANOUT_CLIENTS:-200}
@@ -101,6 +105,8 @@ log "open file limit: $(ulimit -n)"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/latticed-bench.XXXXXX")
 declare -a PIDS=()
+# Prefix of the peers' command lines: nothing, or the TCP_NODELAY preload (PEER_NODELAY=1).
+declare -a PEER_ENV=()
 
 cleanup() {
     local pid
@@ -118,6 +124,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+if [[ $PEER_NODELAY == 1 ]]; then
+    if ! cc -shared -fPIC -O2 -o "$WORK/nodelay.so" "$PEERS/nodelay.c" -ldl; then
+        log "PEER_NODELAY=1 needs a C compiler (cc) to build $PEERS/nodelay.c"; exit 1
+    fi
+    PEER_ENV=(env "LD_PRELOAD=$WORK/nodelay.so")
+fi
 
 # fill TEMPLATE KEY=VALUE...: print TEMPLATE with every @KEY@ replaced.
 fill() {
@@ -231,7 +244,7 @@ start_inspircd() {
         fi
     } > "$dir/inspircd.conf"
     [[ $EUID -eq 0 ]] && root=(--runasroot)
-    "$INSPIRCD" --nofork --nopid "${root[@]}" --config "$dir/inspircd.conf" > "$dir/stdout.log" 2>&1 &
+    "${PEER_ENV[@]}" "$INSPIRCD" --nofork --nopid "${root[@]}" --config "$dir/inspircd.conf" > "$dir/stdout.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     wait_port "$port"
@@ -247,7 +260,7 @@ start_ngircd() {
             fill "$PEERS/ngircd-link.conf.in" PEER_NAME="$3" PEER_PORT="$4" PASSIVE="$5"
         fi
     } > "$dir/ngircd.conf"
-    "$NGIRCD" --nodaemon --config "$dir/ngircd.conf" > "$dir/ngircd.log" 2>&1 &
+    "${PEER_ENV[@]}" "$NGIRCD" --nodaemon --config "$dir/ngircd.conf" > "$dir/ngircd.log" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     wait_port "$port"
@@ -411,6 +424,7 @@ python3 "$HERE/benchtool.py" table "$RESULTS" \
     --note "repeats: $REPEATS; raw figures: $(basename "$RESULTS"); took ${SECONDS} s" \
     --note "load average (1, 5, 15 min) before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)" \
     --note "CPU time taken by the host (steal) over the whole run: $(steal_since "$CPU_BEFORE") % (above a few percent, latencies of every server rise)" \
+    --note "peers' client sockets: $([[ $PEER_NODELAY == 1 ]] && echo "TCP_NODELAY (preloaded), like latticed's" || echo "as the peers set them (InspIRCd: Nagle on)")" \
     --note "cross: three linked nodes for latticed (QUIC full mesh) and InspIRCd (hub and two leaves), two for ngIRCd; the sender on the first, receivers on every node" \
     | tee "$REPORT"
 log "wrote $REPORT and $RESULTS after ${SECONDS} s"
