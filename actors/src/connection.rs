@@ -243,8 +243,8 @@ struct Session<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     fn new(tenant: Arc<Tenant>, stream: S, info: &ConnInfo) -> Session<S> {
-        let (out, writer) = Outbound::new(tenant.config().connection.sendq_bytes);
         let config = tenant.config();
+        let (out, writer) = Outbound::new(config.connection.sendq_bytes);
         let input = Input::new(&config, info.ip);
         let timeouts = Timeouts::new(&config);
         drop(config);
