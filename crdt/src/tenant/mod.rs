@@ -15,14 +15,15 @@ mod stored;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use latticed_proto::CaseMapping;
+use rustc_hash::FxHashMap;
+
 use crate::channel::{ChannelRec, ChannelView};
 use crate::ids::{OpId, TenantId, Uid};
 use crate::nick::NickIndex;
 use crate::op::ListKind;
 use crate::snapshot::TenantSnapshot;
 use crate::user::{UserRec, UserView};
-use latticed_proto::CaseMapping;
-use rustc_hash::FxHashMap;
 
 /// The replicated state of one tenant network on one node.
 ///
