@@ -121,6 +121,25 @@ impl Watched {
         .await;
     }
 
+    /// Asks LUSERS until its first line (251, users and invisible users) reads `want`, for at
+    /// most [`CONVERGE`]: a user's modes reach other nodes a moment after they are set.
+    async fn lusers_become(&mut self, want: &str) {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            self.client.send("LUSERS").await;
+            let line = self.expect("LUSERS 251", |m| m.command == "251").await;
+            self.sync().await;
+            if line.last() == want {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.client
+                    .fail(&format!("LUSERS said {:?}, not {want:?}", line.last()));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Round-trips a PING, keeping what arrived before the PONG.
     async fn sync(&mut self) {
         let lines = self.client.sync().await;
@@ -855,6 +874,13 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
     carol
         .expect_change("alice", "MODE", &[chan, "+v", "carol"])
         .await;
+    carol.client.send("MODE carol +i").await;
+    carol
+        .expect("carol's +i", |m| m.command == "MODE" && m.last() == "+i")
+        .await;
+    alice
+        .lusers_become("There are 1 users and 1 invisible on 2 servers")
+        .await;
     for member in [&mut alice, &mut carol] {
         member.sync().await;
         member.seen.clear();
@@ -865,6 +891,10 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
         .expect("carol's split QUIT", |m| m.is_from("QUIT", "carol"))
         .await;
     assert_eq!(quit.last(), SPLIT_REASON);
+    // LUSERS counts only the users alice can see: the hidden carol, invisible, is not one.
+    alice
+        .lusers_become("There are 1 users and 0 invisible on 2 servers")
+        .await;
     let names = alice.client.names(chan).await;
     assert_eq!(names.len(), 1, "only alice is left: {names:?}");
     assert_eq!(bare_nick(&names[0]), "alice");

@@ -436,7 +436,7 @@ pub fn send_lusers(ctx: &mut Ctx<'_>) {
         numeric::RPL_LUSERCLIENT,
         [format!(
             "There are {} users and {invisible} invisible on {servers} servers",
-            users - invisible
+            users.saturating_sub(invisible)
         )],
     );
     ctx.numeric(
