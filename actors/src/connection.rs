@@ -25,7 +25,6 @@ use latticed_config::TenantConfig;
 use latticed_crdt::{OpBody, Uid};
 use latticed_proto::{check_client_line, numeric, LineCodec, LineEvent, Message, ParseError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tokio_util::codec::Decoder;
 
@@ -35,6 +34,7 @@ use crate::deadlines::DeadlineSlot;
 use crate::flood::FakeLag;
 use crate::outbound::{CloseReason, Outbound, WakeBatch, WriterHandle};
 use crate::outgoing::prepend_tag;
+use crate::reactor::ClientSocket;
 use crate::tenant::{Outbox, Tenant};
 
 /// Longest line read from a client: the message-tags limit (tags plus a 512-byte body).
@@ -72,13 +72,12 @@ pub struct ConnState {
     pub cap_negotiating: bool,
     /// The client asked for `CAP LS 302` (or later): cap-notify is implied.
     pub cap_302: bool,
-    /// `NICK` and `USER` as given before registration (boxed: the state lives in the
-    /// connection's task for as long as it is connected, and this is only used before).
-    pending: Option<Box<Pending>>,
+    /// What a connection holds only for a while: `NICK` and `USER` before registration, the
+    /// reason of a `QUIT`. Boxed: the state lives in the connection's task for as long as it
+    /// is connected.
+    aside: Option<Box<Aside>>,
     /// The registered user, once registration completed.
     pub uid: Option<Uid>,
-    /// Set by QUIT: the connection ends after this command with this reason.
-    pub quit: Option<String>,
 }
 
 impl ConnState {
@@ -90,9 +89,8 @@ impl ConnState {
             caps: Caps::default(),
             cap_negotiating: false,
             cap_302: false,
-            pending: None,
+            aside: None,
             uid: None,
-            quit: None,
         }
     }
 
@@ -117,36 +115,63 @@ impl ConnState {
 
     /// The nick given before registration, if any.
     pub fn pending_nick(&self) -> Option<&str> {
-        self.pending.as_ref()?.nick.as_deref()
+        self.aside.as_ref()?.nick.as_deref()
     }
 
     /// Set the nick given before registration; `None` forgets it.
     pub fn set_pending_nick(&mut self, nick: Option<String>) {
-        self.pending.get_or_insert_default().nick = nick;
+        self.aside.get_or_insert_default().nick = nick;
     }
 
     /// Set the `USER` parameters given before registration: username and realname.
     pub fn set_pending_user(&mut self, username: String, realname: String) {
-        self.pending.get_or_insert_default().user = Some((username, realname));
+        self.aside.get_or_insert_default().user = Some((username, realname));
     }
 
     /// `NICK` and `USER` as given before registration, once both are in. Taken: from then on
     /// the user's record holds them, and the connection keeps no copy.
     pub fn take_registration(&mut self) -> Option<(String, (String, String))> {
-        let pending = self.pending.as_deref()?;
-        if pending.nick.is_none() || pending.user.is_none() {
+        let aside = self.aside.as_deref_mut()?;
+        if aside.nick.is_none() || aside.user.is_none() {
             return None;
         }
-        let pending = self.pending.take()?;
-        pending.nick.zip(pending.user)
+        let registration = aside.nick.take().zip(aside.user.take());
+        self.drop_empty_aside();
+        registration
+    }
+
+    /// End the connection after the command being handled, with `reason` (QUIT).
+    pub fn set_quit(&mut self, reason: String) {
+        self.aside.get_or_insert_default().quit = Some(reason);
+    }
+
+    /// The reason given to [`ConnState::set_quit`], taken.
+    fn take_quit(&mut self) -> Option<String> {
+        let quit = self.aside.as_mut()?.quit.take();
+        self.drop_empty_aside();
+        quit
+    }
+
+    fn drop_empty_aside(&mut self) {
+        if self
+            .aside
+            .as_deref()
+            .is_some_and(|a| a.nick.is_none() && a.user.is_none() && a.quit.is_none())
+        {
+            self.aside = None;
+        }
     }
 }
 
-/// What a client gave before registration.
+/// What a connection holds only for a while (see [`ConnState::aside`]).
 #[derive(Default)]
-struct Pending {
+struct Aside {
+    /// `NICK` before registration.
     nick: Option<String>,
+    /// `USER` before registration: username and realname.
     user: Option<(String, String)>,
+    /// Set by QUIT: the connection ends after this command with this reason.
+    quit: Option<String>,
 }
 
 /// Why a connection ended: the reason other users see and the text of the final ERROR line.
@@ -178,7 +203,7 @@ where
 /// without waking its task.
 pub fn serve_tcp(
     tenant: Arc<Tenant>,
-    stream: TcpStream,
+    stream: ClientSocket,
     info: ConnInfo,
 ) -> impl Future<Output = ()> + Send {
     let socket = stream.as_raw_fd();
@@ -213,7 +238,7 @@ where
         }
         session.watched = Some(session.tenant.deadlines().watch(&session.conn.out));
         let ending = poll_fn(|cx| session.poll_run(cx)).await;
-        session.watched = None;
+        session.unwatch();
         finish(&session.tenant, &mut session.conn, ending);
         // Boxed: only a closing connection needs it, and the task would be sized for it.
         Box::pin(session.farewell()).await;
@@ -415,8 +440,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 }
 
+impl<S> Session<S> {
+    /// Leave the deadline sweeper.
+    fn unwatch(&mut self) {
+        if let Some(slot) = self.watched.take() {
+            self.tenant.deadlines().forget(slot);
+        }
+    }
+}
+
 impl<S> Drop for Session<S> {
     fn drop(&mut self) {
+        self.unwatch();
         if self.admitted {
             self.tenant.release_ip(self.conn.ip);
         }
@@ -483,8 +518,9 @@ struct Input {
     /// Bytes read and not yet split into lines. Between reads it holds at most an unfinished
     /// line, and no memory once everything read has been handled.
     buf: BytesMut,
-    /// Lines waiting for fakelag (and an unterminated last line at end of stream).
-    recvq: VecDeque<LineEvent>,
+    /// Lines waiting for fakelag (and an unterminated last line at end of stream). Boxed and
+    /// only while there are any: most connections never hold a line back.
+    recvq: Option<Box<HeldLines>>,
     /// Flood control, for a connection under it (`None`: off or exempt).
     flood: Option<Box<Flood>>,
     last_heard: Instant,
@@ -495,6 +531,10 @@ struct Input {
     /// The client closed its side; what it sent before is still handled.
     eof: bool,
 }
+
+/// Lines held back (see [`Input::recvq`]).
+#[derive(Default)]
+struct HeldLines(VecDeque<LineEvent>);
 
 /// The fakelag state of a connection under flood control. Boxed in [`Input`], so it stays out of
 /// the connection's task, which tokio allocates in steps of 128 bytes (the task fits one step
@@ -521,7 +561,7 @@ impl Input {
         Input {
             codec: LineCodec::new(MAX_LINE),
             buf: BytesMut::new(),
-            recvq: VecDeque::new(),
+            recvq: None,
             flood,
             last_heard: Instant::now(),
             pinged: false,
@@ -563,16 +603,16 @@ impl Input {
             .codec
             .decode_eof(&mut self.buf)
             .map_err(|err| Ending::new(format!("Read error: {err}")))?;
-        self.recvq.extend(last);
+        if let Some(last) = last {
+            self.hold(last);
+        }
         Ok(())
     }
 
     /// When the first line held back by fakelag may be handled, if any is.
     fn next_due(&mut self) -> Option<Instant> {
         let flood = self.flood.as_mut()?;
-        if self.recvq.is_empty() {
-            return None;
-        }
+        self.recvq.as_ref()?;
         Some(flood.bucket.next_allowed(Instant::now()))
     }
 
@@ -601,6 +641,23 @@ impl Input {
         }
     }
 
+    /// Hold `event` back until it may be handled; returns how many lines are held.
+    fn hold(&mut self, event: LineEvent) -> usize {
+        let held = &mut self.recvq.get_or_insert_default().0;
+        held.push_back(event);
+        held.len()
+    }
+
+    /// The first line held back, if any; the queue goes once empty.
+    fn take_held(&mut self) -> Option<LineEvent> {
+        let held = &mut self.recvq.as_mut()?.0;
+        let event = held.pop_front();
+        if held.is_empty() {
+            self.recvq = None;
+        }
+        event
+    }
+
     /// Handle every line that may be handled now, at most [`BATCH_LINES`] of them, as one
     /// [`WakeBatch`]; with flood control on, hold back the others. Ok(true) when the batch was
     /// cut short with lines left to handle at once; Err when the connection must end.
@@ -612,9 +669,6 @@ impl Input {
             // Even with no capacity left, an emptied buffer still holds the allocation it was
             // split from; a new one holds nothing.
             self.buf = BytesMut::new();
-        }
-        if self.recvq.is_empty() && self.recvq.capacity() > 0 {
-            self.recvq = VecDeque::new();
         }
         result
     }
@@ -634,7 +688,7 @@ impl Input {
                 if handled == BATCH_LINES {
                     return Ok(true);
                 }
-                let event = match self.recvq.pop_front() {
+                let event = match self.take_held() {
                     Some(event) => Some(event),
                     None => self.next_line()?,
                 };
@@ -646,7 +700,7 @@ impl Input {
                 }
                 handle_event(tenant, conn, event);
                 handled += 1;
-                if let Some(reason) = conn.quit.take() {
+                if let Some(reason) = conn.take_quit() {
                     return Err(Ending {
                         error: format!("Closing link: ({reason})"),
                         reason,
@@ -658,9 +712,9 @@ impl Input {
             let Some(event) = self.next_line()? else {
                 return Ok(false);
             };
-            self.recvq.push_back(event);
+            let held = self.hold(event);
             let excess = self.flood.as_ref().map_or(usize::MAX, |flood| flood.excess);
-            if self.recvq.len() >= excess {
+            if held >= excess {
                 tenant.metrics().flood_disconnects.inc();
                 return Err(Ending::new("Excess Flood"));
             }
@@ -835,6 +889,7 @@ mod tests {
     use latticed_eventlog::EventLog;
     use tokio::io::AsyncReadExt;
 
+    use crate::reactor::Reactor;
     use crate::tenant::{NodeInfo, OpSink};
     use crate::Metrics;
 
@@ -993,26 +1048,28 @@ mod tests {
             .expect("a client whose socket is full is still timed out");
     }
 
-    /// Every connection's task holds its `serve` future: tokio allocates it with 96 bytes of its
-    /// own, in steps of 128 bytes. Up to 416 bytes the task takes 512 bytes, not 640 or more;
+    /// Every connection's task holds its `serve` future: tokio allocates it with 104 bytes of
+    /// its own (header 32, scheduler and id 16, stage tag 8, trailer 48), in steps of 128 bytes.
+    /// Up to 280 bytes the task takes 384 bytes, not 512 or more;
     /// state used by few connections belongs behind a box, deadlines in the tenant's sweeper
-    /// ([`crate::deadlines`]), not in a timer of each connection, and the loop in one poll
-    /// function over the session ([`Session::poll_run`]), not in `async fn`s that copy their
-    /// arguments.
+    /// ([`crate::deadlines`]), not in a timer of each connection, socket readiness in the
+    /// node's reactor ([`crate::reactor`]), and the loop in one poll function over the session
+    /// ([`Session::poll_run`]), not in `async fn`s that copy their arguments.
     #[tokio::test]
     async fn a_connection_task_stays_small() {
         let dir = tempfile::tempdir().expect("temp dir");
         let tenant = tenant(TenantConfig::default(), &dir);
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("address");
-        let (_client, accepted) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        let (stream, _) = accepted.expect("accept");
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let _client =
+            std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (stream, _) = listener.accept().expect("accept");
+        let stream = Reactor::start()
+            .expect("reactor")
+            .register(stream)
+            .expect("register");
         let task = serve_tcp(tenant, stream, info());
         let size = std::mem::size_of_val(&task);
-        assert!(size <= 416, "the serve future takes {size} bytes");
+        assert!(size <= 280, "the serve future takes {size} bytes");
     }
 
     #[test]
@@ -1037,7 +1094,7 @@ mod tests {
             "the finished line was handled"
         );
         assert_eq!(input.buf.capacity(), 0, "no read buffer once idle");
-        assert_eq!(input.recvq.capacity(), 0);
+        assert!(input.recvq.is_none());
     }
 
     #[test]
@@ -1057,7 +1114,11 @@ mod tests {
             .buf
             .extend_from_slice(b"PING :1\r\nPING :2\r\nPING :3\r\nPING :4\r\n");
         assert!(matches!(input.handle_ready(&tenant, &mut conn), Ok(false)));
-        assert_eq!(input.recvq.len(), 2, "two handled at once, two held back");
+        assert_eq!(
+            input.recvq.as_ref().map(|held| held.0.len()),
+            Some(2),
+            "two handled at once, two held back"
+        );
         assert!(input.next_due().is_some_and(|due| due > Instant::now()));
 
         input.buf.extend_from_slice(b"PING :5\r\nPING :6\r\n");

@@ -15,6 +15,7 @@ pub mod metrics;
 mod modes;
 pub mod outbound;
 pub mod outgoing;
+pub mod reactor;
 mod render;
 pub mod split;
 pub mod tenant;
@@ -23,4 +24,5 @@ mod whowas;
 
 pub use connection::{serve, serve_tcp, ConnInfo};
 pub use metrics::{Metrics, TenantMetrics};
+pub use reactor::{ClientSocket, Reactor};
 pub use tenant::{NodeInfo, OpSink, Rehasher, Tenant};

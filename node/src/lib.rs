@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
+use latticed_actors::{Metrics, NodeInfo, OpSink, Reactor, Tenant};
 use latticed_config::Config;
 use latticed_crdt::NodeId;
 use latticed_eventlog::EventLog;
@@ -191,6 +191,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let mut restores = HashMap::new();
     let mut clients: HashMap<String, Vec<SocketAddr>> = HashMap::new();
     let mut tasks = Vec::new();
+    let reactor = Reactor::start().context("starting the client socket reactor")?;
     for tenant_config in &config.tenants {
         let node = NodeInfo {
             id: node_id,
@@ -252,8 +253,11 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
                 .entry(tenant_config.name.clone())
                 .or_default()
                 .push(bound);
+            let listener = listener::Listener::new(listener)
+                .with_context(|| format!("watching client listener {bound}"))?;
             tasks.push(tokio::spawn(listener::accept_loop(
                 listener,
+                reactor.clone(),
                 tenant.clone(),
                 acceptor,
                 stop.clone(),

@@ -4,27 +4,52 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use latticed_actors::{serve, serve_tcp, ConnInfo, Tenant};
-use tokio::net::{TcpListener, TcpStream};
+use latticed_actors::{serve, serve_tcp, ClientSocket, ConnInfo, Reactor, Tenant};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 /// How long a client has to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accept connections on `listener` for `tenant` until `stop` is cancelled.
+/// A bound client listener, watched by tokio, whose accepted sockets are not.
+pub struct Listener(AsyncFd<std::net::TcpListener>);
+
+impl Listener {
+    /// Take over a bound listener.
+    pub fn new(listener: TcpListener) -> std::io::Result<Listener> {
+        let listener = listener.into_std()?;
+        // SAFETY: the AsyncFd owns the listener, whose descriptor stays open and the same for
+        // as long as the AsyncFd lives.
+        let watched = unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }?;
+        Ok(Listener(watched))
+    }
+}
+
+/// Accept connections on `listener` for `tenant` until `stop` is cancelled. Accepted sockets
+/// are watched by `reactor`, not by tokio's driver (see [`latticed_actors::reactor`]).
 pub async fn accept_loop(
-    listener: TcpListener,
+    listener: Listener,
+    reactor: Reactor,
     tenant: Arc<Tenant>,
     tls: Option<TlsAcceptor>,
     stop: CancellationToken,
 ) {
+    let Listener(listener) = listener;
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = listener.async_io(Interest::READABLE, |l| l.accept()) => accepted,
         };
-        let (stream, peer) = match accepted {
+        let stream = accepted.and_then(|(stream, peer)| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%err, "could not set TCP_NODELAY");
+            }
+            Ok((reactor.register(stream)?, peer))
+        });
+        let (stream, peer) = match stream {
             Ok(pair) => pair,
             Err(err) => {
                 tracing::warn!(tenant = %tenant.id, %err, "accept failed");
@@ -32,9 +57,6 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY");
-        }
         // Two kinds of task, so that a plain connection's task is not the size of a TLS one
         // (a TLS session lives inside its task): memory per idle client counts.
         match &tls {
@@ -51,7 +73,7 @@ pub async fn accept_loop(
 /// Finish the TLS handshake (within [`TLS_HANDSHAKE_TIMEOUT`]), then serve the client.
 async fn serve_tls(
     tenant: Arc<Tenant>,
-    stream: TcpStream,
+    stream: ClientSocket,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
 ) {

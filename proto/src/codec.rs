@@ -15,13 +15,14 @@ use tokio_util::codec::{Decoder, Encoder};
 /// ready-made lines. Empty lines (`\r\n` or `\n` alone) are skipped, not yielded.
 #[derive(Debug, Clone)]
 pub struct LineCodec {
-    /// Longest accepted line content, excluding the CR/LF.
-    max_line: usize,
+    /// Longest accepted line content, excluding the CR/LF. `u32`, like `searched`: every
+    /// client connection holds a codec.
+    max_line: u32,
     /// Inside an overlong line that was already reported: drop bytes up to the next LF.
     discarding: bool,
     /// Bytes of the buffer already searched for LF, so a line arriving a byte at a time
-    /// is scanned once, not once per read.
-    searched: usize,
+    /// is scanned once, not once per read. At most `max_line + 1`.
+    searched: u32,
 }
 
 /// What the codec produced from the stream.
@@ -37,17 +38,25 @@ pub enum LineEvent {
 impl LineCodec {
     /// A codec accepting lines of up to `max_line` bytes, excluding the CR/LF. For client
     /// connections use [`crate::MAX_CLIENT_LINE`]` - 2`.
+    /// Limits beyond `u32::MAX - 1` bytes are taken as that.
     pub fn new(max_line: usize) -> Self {
         LineCodec {
-            max_line,
+            max_line: u32::try_from(max_line)
+                .unwrap_or(u32::MAX)
+                .min(u32::MAX - 1),
             discarding: false,
             searched: 0,
         }
     }
 
+    /// Longest accepted line content.
+    fn max_line(&self) -> usize {
+        self.max_line as usize
+    }
+
     /// Longest unfinished line kept in the buffer: the limit plus a CR awaiting its LF.
     fn max_pending(&self) -> usize {
-        self.max_line.saturating_add(1)
+        self.max_line() + 1
     }
 }
 
@@ -70,11 +79,8 @@ impl Decoder for LineCodec {
                 }
             }
             // The caller owns the buffer: if it shrank since the last call, search it anew.
-            let start = if self.searched <= src.len() {
-                self.searched
-            } else {
-                0
-            };
+            let searched = self.searched as usize;
+            let start = if searched <= src.len() { searched } else { 0 };
             let Some(offset) = memchr(b'\n', &src[start..]) else {
                 if src.len() > self.max_pending() {
                     src.clear();
@@ -82,14 +88,15 @@ impl Decoder for LineCodec {
                     self.searched = 0;
                     return Ok(Some(LineEvent::TooLong));
                 }
-                self.searched = src.len();
+                // At most `max_pending`, which fits.
+                self.searched = src.len() as u32;
                 return Ok(None);
             };
             let lf = start + offset;
             self.searched = 0;
             let mut line = src.split_to(lf + 1);
             line.truncate(strip_cr(&line[..lf]));
-            if line.len() > self.max_line {
+            if line.len() > self.max_line() {
                 return Ok(Some(LineEvent::TooLong));
             }
             if !line.is_empty() {
@@ -107,7 +114,7 @@ impl Decoder for LineCodec {
         self.searched = 0;
         let mut line = src.split();
         line.truncate(strip_cr(&line));
-        if line.len() > self.max_line {
+        if line.len() > self.max_line() {
             return Ok(Some(LineEvent::TooLong));
         }
         Ok((!line.is_empty()).then_some(LineEvent::Line(line)))

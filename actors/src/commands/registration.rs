@@ -196,7 +196,7 @@ pub fn quit(ctx: &mut Ctx<'_>, msg: &Message) {
         Some(r) => format!("Quit: {r}"),
         None => "Quit:".to_owned(),
     };
-    ctx.conn.quit = Some(reason);
+    ctx.conn.set_quit(reason);
 }
 
 /// Complete registration once NICK and USER are in and CAP negotiation is over.
