@@ -19,7 +19,7 @@
 //! cargo bench -p latticed-actors --bench fanout
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -167,7 +167,6 @@ impl Network {
                         oper: None,
                         signon: 0,
                         last_active: Instant::now(),
-                        monitor: BTreeSet::new(),
                         tls: false,
                     },
                 );

@@ -509,15 +509,11 @@ pub(crate) fn notify_monitors(
 
 /// Drop every MONITOR entry of a departed user.
 fn forget_monitor(core: &mut Core, uid: Uid) {
-    let Some(local) = core.local.get(&uid) else {
+    let Some(list) = core.monitor_lists.remove(&uid) else {
         return;
     };
-    let keys: Vec<String> = local
-        .monitor
-        .iter()
-        .map(|n| core.state.casemapping().fold(n))
-        .collect();
-    for key in keys {
+    for nick in list {
+        let key = core.state.casemapping().fold(&nick);
         if let Some(set) = core.monitors.get_mut(&key) {
             set.remove(&uid);
             if set.is_empty() {

@@ -127,8 +127,6 @@ pub struct LocalUser {
     pub signon: u64,
     /// Last time the user sent a message (WHOIS idle).
     pub last_active: Instant,
-    /// Nicks this user MONITORs, as given (display form).
-    pub monitor: BTreeSet<String>,
     /// Whether the connection is TLS (WHOIS 671).
     pub tls: bool,
 }
@@ -185,6 +183,9 @@ pub struct Core {
     pub whowas: Whowas,
     /// Folded nick to local users monitoring it.
     pub monitors: HashMap<String, HashSet<Uid>>,
+    /// The nicks each local user MONITORs, as given (display form); only users with a list
+    /// have an entry (not a field of [`LocalUser`]: every local user has one of those).
+    pub monitor_lists: FxHashMap<Uid, BTreeSet<String>>,
     /// Pending invitations: (folded channel, invitee).
     pub invites: HashSet<(String, Uid)>,
     sink: Arc<dyn OpSink>,
@@ -627,6 +628,7 @@ impl Tenant {
             max_global: 0,
             whowas: Whowas::new(config.limits.whowas_entries),
             monitors: HashMap::new(),
+            monitor_lists: FxHashMap::default(),
             invites: HashSet::new(),
             sink,
             metrics: metrics.clone(),

@@ -1,6 +1,5 @@
 //! Connection registration: CAP negotiation, PASS, NICK, USER, PING/PONG, QUIT and the welcome burst.
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use latticed_crdt::OpBody;
@@ -230,7 +229,6 @@ pub fn try_register(ctx: &mut Ctx<'_>) {
             oper: None,
             signon: unix_now_ms() / 1000,
             last_active: Instant::now(),
-            monitor: BTreeSet::new(),
             tls: ctx.conn.tls,
         },
     );

@@ -1,5 +1,7 @@
 //! A user's own presence: AWAY, SETNAME, MONITOR.
 
+use std::collections::BTreeSet;
+
 use latticed_crdt::OpBody;
 use latticed_proto::{numeric, Message};
 
@@ -105,9 +107,9 @@ pub fn monitor(ctx: &mut Ctx<'_>, msg: &Message) {
 /// The nicks `me` monitors, as given.
 fn monitored(ctx: &Ctx<'_>, me: latticed_crdt::Uid) -> Vec<String> {
     ctx.core
-        .local
+        .monitor_lists
         .get(&me)
-        .map(|l| l.monitor.iter().cloned().collect())
+        .map(|list| list.iter().cloned().collect())
         .unwrap_or_default()
 }
 
@@ -115,16 +117,10 @@ fn add(ctx: &mut Ctx<'_>, me: latticed_crdt::Uid, targets: Vec<String>) {
     let limit = ctx.config.limits.max_monitor;
     let mut added = Vec::new();
     for (i, nick) in targets.iter().enumerate() {
-        let count = ctx
-            .core
-            .local
-            .get(&me)
-            .map(|l| l.monitor.len())
-            .unwrap_or(0);
+        let count = ctx.core.monitor_lists.get(&me).map_or(0, BTreeSet::len);
         let folded = ctx.fold(nick);
-        let already = ctx.core.local.get(&me).is_some_and(|l| {
-            l.monitor
-                .iter()
+        let already = ctx.core.monitor_lists.get(&me).is_some_and(|list| {
+            list.iter()
                 .any(|n| ctx.core.casemapping().fold(n) == folded)
         });
         if already {
@@ -141,8 +137,12 @@ fn add(ctx: &mut Ctx<'_>, me: latticed_crdt::Uid, targets: Vec<String>) {
             );
             break;
         }
-        if let Some(local) = ctx.core.local.get_mut(&me) {
-            local.monitor.insert(nick.clone());
+        if ctx.core.local.contains_key(&me) {
+            ctx.core
+                .monitor_lists
+                .entry(me)
+                .or_default()
+                .insert(nick.clone());
         }
         ctx.core.monitors.entry(folded).or_default().insert(me);
         added.push(nick.clone());
@@ -153,8 +153,11 @@ fn add(ctx: &mut Ctx<'_>, me: latticed_crdt::Uid, targets: Vec<String>) {
 fn remove(ctx: &mut Ctx<'_>, me: latticed_crdt::Uid, nick: &str) {
     let folded = ctx.fold(nick);
     let cm = ctx.core.casemapping();
-    if let Some(local) = ctx.core.local.get_mut(&me) {
-        local.monitor.retain(|n| cm.fold(n) != folded);
+    if let Some(list) = ctx.core.monitor_lists.get_mut(&me) {
+        list.retain(|n| cm.fold(n) != folded);
+        if list.is_empty() {
+            ctx.core.monitor_lists.remove(&me);
+        }
     }
     if let Some(set) = ctx.core.monitors.get_mut(&folded) {
         set.remove(&me);
