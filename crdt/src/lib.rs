@@ -28,6 +28,7 @@ mod op;
 mod orset;
 mod prefix;
 mod snapshot;
+mod sorted;
 mod tenant;
 mod user;
 

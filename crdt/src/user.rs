@@ -1,6 +1,6 @@
 //! Users: the replicated record of one user and the view clients see of it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use crate::clock::Stamp;
 use crate::ids::Uid;
 use crate::lww::LwwRegister;
 use crate::nick::NickHistory;
+use crate::sorted::{SortedMap, SortedSet};
 
 /// Text of a user shared by its record and its view: the view clones a reference count, not the
 /// string, so a live user's names are allocated once. Serialized as a string.
@@ -65,9 +66,9 @@ pub(crate) struct LiveUser {
     pub realname: LwwRegister<Text>,
     pub account: LwwRegister<Option<Text>>,
     pub away: LwwRegister<Option<Text>>,
-    pub modes: BTreeMap<char, LwwRegister<bool>>,
+    pub modes: SortedMap<char, LwwRegister<bool>>,
     /// Folded names of channels holding any entry (membership or prefix) for this uid.
-    pub channels: BTreeSet<String>,
+    pub channels: SortedSet<String>,
 }
 
 /// The immutable facts of a user's arrival.

@@ -124,20 +124,26 @@ impl TenantState {
                 let Some(rec) = self.changing_user(*uid, t) else {
                     return;
                 };
+                // A host that is the address (no cloak, no reverse DNS) shares its text.
+                let ip = Text::from(ip.as_str());
+                let host = if *host == *ip {
+                    ip.clone()
+                } else {
+                    Text::from(host.as_str())
+                };
                 if rec.arrival.as_ref().is_none_or(|a| stamp < a.stamp) {
                     rec.arrival = Some(Arrival {
                         stamp,
-                        ip: ip.as_str().into(),
+                        ip,
                         wall_ms: op.wall_ms,
                     });
                 }
                 rec.nicks.record(stamp, nick, cm.fold(nick), op.wall_ms);
-                rec.ident
-                    .set((user.as_str().into(), host.as_str().into()), stamp);
+                rec.ident.set((user.as_str().into(), host), stamp);
                 rec.realname.set(realname.as_str().into(), stamp);
                 rec.account.set(account.as_deref().map(Text::from), stamp);
                 for mode in modes.chars() {
-                    rec.modes.entry(mode).or_default().set(true, stamp);
+                    rec.modes.get_or_default(mode).set(true, stamp);
                 }
             }
             OpBody::UserDepart { uid, reason } => {
@@ -183,7 +189,7 @@ impl TenantState {
             }
             OpBody::SetUserMode { uid, mode, on } => {
                 if let Some(rec) = self.changing_user(*uid, t) {
-                    rec.modes.entry(*mode).or_default().set(*on, stamp);
+                    rec.modes.get_or_default(*mode).set(*on, stamp);
                 }
             }
             OpBody::Join { channel, uid } => {
