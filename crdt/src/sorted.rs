@@ -1,5 +1,5 @@
-//! Ordered collections kept in one sorted slice, for the sets in every user's record that are
-//! nearly always tiny: its user modes and the channels it has entries in.
+//! Ordered collections kept in one sorted slice, for the per-user sets that are nearly always
+//! tiny: a user's modes, the channels it has entries in, the channels it is visibly in.
 //!
 //! A `BTreeMap` or `BTreeSet` allocates a whole node of eleven slots for its first entry: about
 //! 330 bytes for one user mode, 290 for one channel name, in the record of every user that has
@@ -104,6 +104,25 @@ impl<T: Ord> SortedSet<T> {
         }
     }
 
+    /// Take `value` out; false if it was not in the set.
+    pub fn remove<Q: Ord + ?Sized>(&mut self, value: &Q) -> bool
+    where
+        T: Borrow<Q>,
+    {
+        match self.0.binary_search_by(|v| v.borrow().cmp(value)) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The values in order.
     pub fn iter(&self) -> std::slice::Iter<'_, T> {
         self.0.iter()
@@ -174,13 +193,18 @@ mod tests {
             }
         }
 
-        /// The same for sets, looked up by a borrowed form.
+        /// The same for sets, written and looked up by a borrowed form.
         #[test]
         fn a_set_behaves_as_a_btree_set(values in prop::collection::vec("[a-e]{1,2}", 0..40)) {
             let mut sorted = SortedSet::default();
             let mut btree = BTreeSet::new();
-            for value in values {
-                prop_assert_eq!(sorted.insert(value.clone()), btree.insert(value));
+            for (n, value) in values.into_iter().enumerate() {
+                if n % 3 == 2 {
+                    prop_assert_eq!(sorted.remove(value.as_str()), btree.remove(value.as_str()));
+                } else {
+                    prop_assert_eq!(sorted.insert(value.clone()), btree.insert(value));
+                }
+                prop_assert_eq!(sorted.is_empty(), btree.is_empty());
             }
             prop_assert!(sorted.iter().eq(btree.iter()));
             for probe in ["a", "ab", "e", "ee", "z"] {

@@ -23,6 +23,7 @@ use crate::ids::{OpId, TenantId, Uid};
 use crate::nick::NickIndex;
 use crate::op::ListKind;
 use crate::snapshot::TenantSnapshot;
+use crate::sorted::SortedSet;
 use crate::user::{UserRec, UserView};
 
 /// The replicated state of one tenant network on one node.
@@ -49,7 +50,7 @@ pub struct TenantState {
     /// Views of visible channels by folded name.
     channel_views: BTreeMap<String, ChannelView>,
     /// Folded names of the channels each visible user is visibly in.
-    user_channels: FxHashMap<Uid, BTreeSet<String>>,
+    user_channels: FxHashMap<Uid, SortedSet<String>>,
     nicks: NickIndex,
 }
 

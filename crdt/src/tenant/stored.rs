@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::channel::{ChannelRec, ChannelView};
 use crate::ids::{TenantId, Uid};
 use crate::nick::NickIndex;
+use crate::sorted::SortedSet;
 use crate::user::{UserRec, UserView};
 
 use super::TenantState;
@@ -28,7 +29,7 @@ struct StoredRef<'a> {
     channels: &'a HashMap<String, ChannelRec>,
     user_views: Views<'a>,
     channel_views: &'a BTreeMap<String, ChannelView>,
-    user_channels: &'a FxHashMap<Uid, BTreeSet<String>>,
+    user_channels: &'a FxHashMap<Uid, SortedSet<String>>,
     nicks: &'a NickIndex,
 }
 
@@ -42,7 +43,7 @@ struct Stored {
     channels: HashMap<String, ChannelRec>,
     user_views: BTreeMap<Uid, UserView>,
     channel_views: BTreeMap<String, ChannelView>,
-    user_channels: FxHashMap<Uid, BTreeSet<String>>,
+    user_channels: FxHashMap<Uid, SortedSet<String>>,
     nicks: NickIndex,
 }
 
