@@ -3,7 +3,7 @@
 //! A tokio `TcpStream` registers its socket with tokio's I/O driver, which keeps a 256-byte
 //! record per socket (its readiness word and wakers, padded to two cache lines). An idle client
 //! needs none of that: a [`ClientSocket`] is registered with one epoll instance of the node's
-//! own ([`Reactor`]), edge-triggered, and keeps a 40-byte [`Readiness`] instead. The epoll
+//! own ([`Reactor`]), edge-triggered, and shares a 56-byte `Readiness` with it instead. The epoll
 //! instance is itself watched by tokio (it is readable while it holds events), and one task
 //! ([`Reactor::start`]) drains it and wakes the tasks whose sockets became ready.
 //!
@@ -124,7 +124,7 @@ impl Reactor {
 }
 
 /// The reactor's task: whenever the epoll instance has events, take them and wake the tasks
-/// of their sockets. Ends when the [`Reactor`] is dropped.
+/// of their sockets. Ends once the last [`Reactor`] handle and registered socket are gone.
 async fn drain(watched: AsyncFd<OwnedFd>, shared: Weak<Shared>, stop: CancellationToken) {
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS_PER_WAIT];
     let mut wakers: Vec<Waker> = Vec::with_capacity(EVENTS_PER_WAIT);
@@ -199,7 +199,8 @@ impl Readiness {
 }
 
 /// A client's TCP socket, registered with a [`Reactor`]: an `AsyncRead + AsyncWrite` stream
-/// for the connection's task. 16 bytes, and 40 on the heap beside it.
+/// for the connection's task. 16 bytes, and a 56-byte `Readiness` (with its `Arc` counts)
+/// on the heap beside it.
 pub struct ClientSocket {
     socket: TcpStream,
     readiness: Arc<Readiness>,
