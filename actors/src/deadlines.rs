@@ -87,6 +87,7 @@ impl Deadlines {
 
 /// A watched connection, until given to [`Deadlines::forget`] (not `Clone`: forgotten once).
 /// Four bytes in the connection's task, which reaches the deadlines through its tenant.
+#[must_use = "a slot not given to `Deadlines::forget` stays watched"]
 pub struct DeadlineSlot {
     key: u32,
 }

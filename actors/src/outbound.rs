@@ -57,7 +57,7 @@ struct Queue {
     /// Lines not yet taken by the writer.
     lines: VecDeque<Bytes>,
     /// Bytes in `lines`: at most the limit, which is below 4 GiB (`u32`, like `socket`, keeps
-    /// every connection's queue to one 112-byte allocation).
+    /// every connection's queue, with its `Arc` counts, within a 128-byte allocation).
     bytes: u32,
     /// Set once the queue is closed. Boxed: every connection has a queue, only a closing one
     /// needs this.
