@@ -198,13 +198,16 @@ fn dedup_keep_last(tags: &mut Vec<Tag>) {
     tags.retain(|_| flags.next().unwrap_or(false));
 }
 
-/// A command is one or more ASCII letters, or exactly three ASCII digits.
 /// Any token of visible ASCII is a command as far as the wire format goes: whether the server
 /// knows it is the server's decision (ERR_UNKNOWNCOMMAND), and parsing the rest of the line —
-/// notably a `label` tag — lets that answer be labeled like any other.
+/// notably a `label` tag — lets that answer be labeled like any other. The one exception is a
+/// token starting with `@` or `:`: written as the first word of a line (a message with no tags
+/// and no source), it would read back as a tag section or a source, so such a token is not a
+/// command (`@ @` must not parse to a message that writes as `@`).
 fn is_command(token: &str) -> bool {
     let bytes = token.as_bytes();
-    !bytes.is_empty() && bytes.iter().all(u8::is_ascii_graphic)
+    matches!(bytes.first(), Some(first) if *first != b'@' && *first != b':')
+        && bytes.iter().all(u8::is_ascii_graphic)
 }
 
 /// Finds the command of a line that is not UTF-8. Replacing invalid sequences keeps every
@@ -261,7 +264,7 @@ mod tests {
 
     #[test]
     fn invalid_commands() {
-        for line in ["\tFOO", "ÉTÉ x", "\x01 x"] {
+        for line in ["\tFOO", "ÉTÉ x", "\x01 x", "@ @", "@a=b :src :x", ": @CMD"] {
             assert!(
                 matches!(
                     parse(line.as_bytes()),
