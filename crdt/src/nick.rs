@@ -14,17 +14,18 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::Stamp;
 use crate::ids::Uid;
+use crate::sorted::FittedSlice;
 use crate::user::Text;
 
 /// Every nick claim one user made (UserArrive and NickChange ops), by stamp, so the current claim
 /// is the same whatever order they arrived in.
 ///
-/// A vector sorted by stamp, allocated to fit: nearly every user makes one or two claims, and a
+/// A slice sorted by stamp, allocated to fit: nearly every user makes one or two claims, and a
 /// map would allocate a node of eleven slots for each of them. It serializes as the map from
 /// stamp to claim it once was, so snapshots written before read the same.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NickHistory {
-    claims: Vec<(Stamp, NickEntry)>,
+    claims: FittedSlice<(Stamp, NickEntry)>,
 }
 
 #[derive(Clone, Debug)]
@@ -102,7 +103,6 @@ impl NickHistory {
     /// Record a claim made by the op stamped `stamp` (idempotent).
     pub fn record(&mut self, stamp: Stamp, nick: &str, folded: String, wall_ms: u64) {
         if let Err(at) = self.claims.binary_search_by_key(&stamp, |(s, _)| *s) {
-            self.claims.reserve_exact(1);
             self.claims
                 .insert(at, (stamp, NickEntry::new(nick, folded, wall_ms)));
         }
@@ -128,16 +128,15 @@ impl NickHistory {
     }
 }
 
-/// The users claiming one folded nick, ordered by claim stamp (the holder first). A vector
+/// The users claiming one folded nick, ordered by claim stamp (the holder first). A slice
 /// allocated to fit, since a nick rarely has more than one claimant; it serializes as the set
 /// it once was, and reading one sorts it, so no input can break the order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Claimants(Vec<(Stamp, Uid)>);
+struct Claimants(FittedSlice<(Stamp, Uid)>);
 
 impl Claimants {
     fn insert(&mut self, claim: (Stamp, Uid)) {
         if let Err(at) = self.0.binary_search(&claim) {
-            self.0.reserve_exact(1);
             self.0.insert(at, claim);
         }
     }
@@ -151,7 +150,7 @@ impl Claimants {
 
 impl Serialize for Claimants {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(&self.0)
+        serializer.collect_seq(self.0.iter())
     }
 }
 
@@ -165,30 +164,95 @@ impl<'de> Deserialize<'de> for Claimants {
 /// Live users' claims grouped by folded nick, for holder lookup and `uid_by_nick`. The folded
 /// nick is the claim's own [`Text`] (see [`NickHistory`]): keys cost a reference count, not a
 /// copy each.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+///
+/// A user's own claim is not kept here a second time: its record says it
+/// ([`crate::user::LiveUser::indexed_claim`]), and the caller passes it. The stored form still
+/// has the `claim_of` map it once kept (written from the groups, which hold the same pairs; read
+/// and dropped), so snapshots read and write as before.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct NickIndex {
     groups: HashMap<Text, Claimants>,
-    claim_of: HashMap<Uid, (Text, Stamp)>,
     /// Folded display form of a losing uid -> the losing uids shown with it.
     losers: HashMap<String, BTreeSet<Uid>>,
     loser_key: HashMap<Uid, String>,
 }
 
-impl NickIndex {
-    /// Set `uid`'s claim (`None`: not a live user). Returns the folded nicks whose groups changed.
-    pub fn set_claim(&mut self, uid: Uid, claim: Option<(Text, Stamp)>) -> Vec<Text> {
-        let unchanged = match (self.claim_of.get(&uid), &claim) {
-            (None, None) => true,
-            (Some((held, held_stamp)), Some((folded, stamp))) => {
-                **held == **folded && held_stamp == stamp
+/// The stored form of a [`NickIndex`], as written.
+#[derive(Serialize)]
+#[serde(rename = "NickIndex")]
+struct IndexForm<'a> {
+    groups: &'a HashMap<Text, Claimants>,
+    claim_of: ClaimOf<'a>,
+    losers: &'a HashMap<String, BTreeSet<Uid>>,
+    loser_key: &'a HashMap<Uid, String>,
+}
+
+/// The stored form of a [`NickIndex`], as read.
+#[derive(Deserialize)]
+#[serde(rename = "NickIndex")]
+struct IndexRead {
+    groups: HashMap<Text, Claimants>,
+    #[serde(rename = "claim_of")]
+    _claim_of: HashMap<Uid, (String, Stamp)>,
+    losers: HashMap<String, BTreeSet<Uid>>,
+    loser_key: HashMap<Uid, String>,
+}
+
+/// Each claimant's folded nick and claim stamp, by uid: the groups turned inside out.
+struct ClaimOf<'a>(&'a HashMap<Text, Claimants>);
+
+impl Serialize for ClaimOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let count = self.0.values().map(|group| group.0.len()).sum();
+        let mut map = serializer.serialize_map(Some(count))?;
+        for (folded, group) in self.0 {
+            for (stamp, uid) in group.0.iter() {
+                map.serialize_entry(uid, &(&**folded, stamp))?;
             }
-            _ => false,
-        };
-        if unchanged {
+        }
+        map.end()
+    }
+}
+
+impl Serialize for NickIndex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        IndexForm {
+            groups: &self.groups,
+            claim_of: ClaimOf(&self.groups),
+            losers: &self.losers,
+            loser_key: &self.loser_key,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for NickIndex {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let read = IndexRead::deserialize(deserializer)?;
+        Ok(NickIndex {
+            groups: read.groups,
+            losers: read.losers,
+            loser_key: read.loser_key,
+        })
+    }
+}
+
+impl NickIndex {
+    /// Move `uid`'s claim from `before` to `after` (`None`: no claim, e.g. not a live user).
+    /// `before` must be the claim last set for `uid`. Returns the folded nicks whose groups
+    /// changed.
+    pub fn move_claim(
+        &mut self,
+        uid: Uid,
+        before: Option<(Text, Stamp)>,
+        after: Option<(Text, Stamp)>,
+    ) -> Vec<Text> {
+        if before == after {
             return Vec::new();
         }
         let mut dirty = Vec::new();
-        if let Some((folded, stamp)) = self.claim_of.remove(&uid) {
+        if let Some((folded, stamp)) = before {
             if let Some(group) = self.groups.get_mut(&folded) {
                 group.remove(&(stamp, uid));
                 if group.0.is_empty() {
@@ -197,15 +261,16 @@ impl NickIndex {
             }
             dirty.push(folded);
         }
-        if let Some((folded, stamp)) = claim {
+        if let Some((folded, stamp)) = after {
             match self.groups.get_mut(&folded) {
                 Some(group) => group.insert((stamp, uid)),
                 None => {
-                    self.groups
-                        .insert(folded.clone(), Claimants(vec![(stamp, uid)]));
+                    self.groups.insert(
+                        folded.clone(),
+                        Claimants(FittedSlice::from_iter([(stamp, uid)])),
+                    );
                 }
             }
-            self.claim_of.insert(uid, (folded.clone(), stamp));
             if !dirty.contains(&folded) {
                 dirty.push(folded);
             }
@@ -221,11 +286,23 @@ impl NickIndex {
             .flat_map(|g| g.0.iter().map(|(_, uid)| *uid))
     }
 
-    /// Whether `uid` holds the nick it claims.
-    pub fn is_holder(&self, uid: Uid) -> bool {
-        self.claim_of
-            .get(&uid)
-            .is_some_and(|(folded, _)| self.group(folded).next() == Some(uid))
+    /// Every claim in the index: uid, folded nick, stamp.
+    #[cfg(test)]
+    pub fn claims(&self) -> BTreeSet<(Uid, Text, Stamp)> {
+        self.groups
+            .iter()
+            .flat_map(|(folded, group)| {
+                group
+                    .0
+                    .iter()
+                    .map(|(stamp, uid)| (*uid, folded.clone(), *stamp))
+            })
+            .collect()
+    }
+
+    /// Whether `uid` holds the folded nick it claims.
+    pub fn holds(&self, uid: Uid, folded: &str) -> bool {
+        self.group(folded).next() == Some(uid)
     }
 
     /// Record that `uid` is shown with its display form, folded as `key` (`None`: it is not).
@@ -364,8 +441,8 @@ mod tests {
     #[test]
     fn index_keeps_its_serialized_form_and_sorts_what_it_reads() {
         let mut index = NickIndex::default();
-        index.set_claim(uid(2), Some(("nick".into(), stamp(9))));
-        index.set_claim(uid(1), Some(("nick".into(), stamp(3))));
+        index.move_claim(uid(2), None, Some(("nick".into(), stamp(9))));
+        index.move_claim(uid(1), None, Some(("nick".into(), stamp(3))));
         index.set_loser(uid(2), Some("001000002".into()));
         let old = OldIndex::<BTreeSet<(Stamp, Uid)>> {
             groups: [(
@@ -400,21 +477,35 @@ mod tests {
     fn lowest_stamp_holds_the_nick() {
         let mut index = NickIndex::default();
         assert_eq!(
-            index.set_claim(uid(2), Some(("nick".into(), stamp(9)))),
+            index.move_claim(uid(2), None, Some(("nick".into(), stamp(9)))),
             vec![Text::from("nick")]
         );
-        index.set_claim(uid(1), Some(("nick".into(), stamp(3))));
+        index.move_claim(uid(1), None, Some(("nick".into(), stamp(3))));
         assert_eq!(index.lookup("nick"), Some(uid(1)));
-        assert!(index.is_holder(uid(1)) && !index.is_holder(uid(2)));
+        assert!(index.holds(uid(1), "nick") && !index.holds(uid(2), "nick"));
         assert_eq!(
             index.group("nick").collect::<Vec<_>>(),
             vec![uid(1), uid(2)]
         );
-        assert_eq!(index.set_claim(uid(1), None), vec![Text::from("nick")]);
-        assert!(index.is_holder(uid(2)));
-        assert!(index
-            .set_claim(uid(2), Some(("nick".into(), stamp(9))))
-            .is_empty());
+        let claim = Some(("nick".into(), stamp(3)));
+        assert_eq!(
+            index.move_claim(uid(1), claim, None),
+            vec![Text::from("nick")]
+        );
+        assert!(index.holds(uid(2), "nick"));
+        let claim = Some(("nick".into(), stamp(9)));
+        assert!(index.move_claim(uid(2), claim.clone(), claim).is_empty());
+        // A new claim leaves the old group: both groups changed.
+        assert_eq!(
+            index.move_claim(
+                uid(2),
+                Some(("nick".into(), stamp(9))),
+                Some(("other".into(), stamp(11)))
+            ),
+            vec![Text::from("nick"), Text::from("other")]
+        );
+        assert_eq!(index.lookup("nick"), None);
+        assert!(index.holds(uid(2), "other"));
     }
 
     #[test]

@@ -4,22 +4,83 @@
 //! A `BTreeMap` or `BTreeSet` allocates a whole node of eleven slots for its first entry: about
 //! 330 bytes for one user mode, 290 for one channel name, in the record of every user that has
 //! one. These take one allocation sized to what they hold (grown one slot at a time: they are
-//! small, and written far less often than read). They iterate in key order and serialize
-//! exactly as the B-tree collections do (a map, a sequence), so stored states read the same.
+//! small, and written far less often than read), held as a [`FittedSlice`]: a pointer and a
+//! length, two words in the record instead of a vector's three. They iterate in key order and
+//! serialize exactly as the B-tree collections do (a map, a sequence), so stored states read
+//! the same.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A boxed slice grown and shrunk one slot at a time, always allocated to exactly its length.
+///
+/// For the collections of every user record that nearly always hold zero to two entries: it
+/// costs two words where a `Vec` costs three, and no spare capacity. Each insert or removal
+/// reallocates, which is what a small, rarely written collection wants.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct FittedSlice<T>(Box<[T]>);
+
+impl<T> Default for FittedSlice<T> {
+    fn default() -> Self {
+        FittedSlice(Box::default())
+    }
+}
+
+impl<T> FittedSlice<T> {
+    /// Puts `value` at `at`, shifting what follows.
+    pub(crate) fn insert(&mut self, at: usize, value: T) {
+        let mut slots = std::mem::take(&mut self.0).into_vec();
+        slots.reserve_exact(1);
+        slots.insert(at, value);
+        self.0 = slots.into_boxed_slice();
+    }
+
+    /// Takes out the value at `at`, shifting what follows.
+    pub(crate) fn remove(&mut self, at: usize) -> T {
+        let mut slots = std::mem::take(&mut self.0).into_vec();
+        let value = slots.remove(at);
+        self.0 = slots.into_boxed_slice();
+        value
+    }
+}
+
+impl<T> Deref for FittedSlice<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for FittedSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.0
+    }
+}
+
+impl<T> FromIterator<T> for FittedSlice<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        FittedSlice(iter.into_iter().collect())
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for FittedSlice<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A map in key order, in one sorted slice.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SortedMap<K, V>(Vec<(K, V)>);
+pub struct SortedMap<K, V>(FittedSlice<(K, V)>);
 
 impl<K, V> Default for SortedMap<K, V> {
     fn default() -> Self {
-        SortedMap(Vec::new())
+        SortedMap(FittedSlice::default())
     }
 }
 
@@ -38,7 +99,6 @@ impl<K: Ord, V> SortedMap<K, V> {
         let at = match self.0.binary_search_by(|(k, _)| k.cmp(&key)) {
             Ok(at) => at,
             Err(at) => {
-                self.0.reserve_exact(1);
                 self.0.insert(at, (key, V::default()));
                 at
             }
@@ -75,11 +135,11 @@ impl<'de, K: Ord + Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for S
 
 /// A set in order, in one sorted slice.
 #[derive(Clone, PartialEq, Eq)]
-pub struct SortedSet<T>(Vec<T>);
+pub struct SortedSet<T>(FittedSlice<T>);
 
 impl<T> Default for SortedSet<T> {
     fn default() -> Self {
-        SortedSet(Vec::new())
+        SortedSet(FittedSlice::default())
     }
 }
 
@@ -97,7 +157,6 @@ impl<T: Ord> SortedSet<T> {
         match self.0.binary_search(&value) {
             Ok(_) => false,
             Err(at) => {
-                self.0.reserve_exact(1);
                 self.0.insert(at, value);
                 true
             }
@@ -140,13 +199,13 @@ impl<'a, T> IntoIterator for &'a SortedSet<T> {
 
 impl<T: fmt::Debug> fmt::Debug for SortedSet<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_set().entries(&self.0).finish()
+        f.debug_set().entries(self.0.iter()).finish()
     }
 }
 
 impl<T: Serialize> Serialize for SortedSet<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(&self.0)
+        serializer.collect_seq(self.0.iter())
     }
 }
 

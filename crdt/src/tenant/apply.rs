@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::change::Change;
 use crate::channel::{ChannelRec, ListEntry, Topic};
+use crate::clock::Stamp;
 use crate::error::ApplyError;
 use crate::ids::Uid;
 use crate::op::{ListKind, Op, OpBody};
@@ -12,12 +13,22 @@ use crate::user::{Arrival, LiveUser, Text, UserRec, UserView};
 
 use super::TenantState;
 
+/// A touched user as it was before the op.
+#[derive(Debug)]
+pub(super) struct Before {
+    /// How clients saw it (`None`: not a visible user).
+    pub view: Option<UserView>,
+    /// Its nick claim as indexed, which is what the nick index holds for it.
+    pub claim: Option<(Text, Stamp)>,
+}
+
 /// What one op touched: the views to recompute after it.
 #[derive(Debug, Default)]
 pub(super) struct Touched {
-    /// Users whose record changed, with how clients saw them before (views are not stored, so
-    /// the refresh could not tell what changed otherwise).
-    pub users: BTreeMap<Uid, Option<UserView>>,
+    /// Users whose record changed, with how they were before: how clients saw them (views are
+    /// not stored, so the refresh could not tell what changed otherwise) and the nick claim the
+    /// index holds for them (which the refresh moves).
+    pub users: BTreeMap<Uid, Before>,
     /// The departing user and its quit message, for a UserDepart.
     pub departure: Option<(Uid, String)>,
     /// Channels by folded name.
@@ -82,9 +93,13 @@ impl TenantState {
         self.live_user(uid)
     }
 
-    /// Note `uid` as touched, with its view before this op (once: the op's first change).
+    /// Note `uid` as touched, with its view and claim before this op (once: the op's first
+    /// change).
     fn note_before(&self, uid: Uid, t: &mut Touched) {
-        t.users.entry(uid).or_insert_with(|| self.user(uid));
+        t.users.entry(uid).or_insert_with(|| Before {
+            view: self.user(uid),
+            claim: self.indexed_claim(uid),
+        });
     }
 
     /// The record of a channel, created on first mention, and its folded name.

@@ -19,12 +19,13 @@ use latticed_proto::CaseMapping;
 use rustc_hash::FxHashMap;
 
 use crate::channel::{ChannelRec, ChannelView};
+use crate::clock::Stamp;
 use crate::ids::{OpId, TenantId, Uid};
 use crate::nick::NickIndex;
 use crate::op::ListKind;
 use crate::snapshot::TenantSnapshot;
 use crate::sorted::SortedSet;
-use crate::user::{UserRec, UserView};
+use crate::user::{Text, UserRec, UserView};
 
 /// The replicated state of one tenant network on one node.
 ///
@@ -91,6 +92,14 @@ impl TenantState {
             view.nick = loser_nick(uid);
         }
         Some(view)
+    }
+
+    /// The nick claim of `uid` as the collision rule indexes it ([`LiveUser::indexed_claim`]).
+    fn indexed_claim(&self, uid: Uid) -> Option<(Text, Stamp)> {
+        match self.users.get(&uid) {
+            Some(UserRec::Live(rec)) => rec.indexed_claim(),
+            _ => None,
+        }
     }
 
     /// Every live user, by uid.

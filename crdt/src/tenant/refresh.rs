@@ -47,7 +47,8 @@ impl TenantState {
                 Some(UserRec::Live(rec)) => (rec.view(uid), rec.indexed_claim()),
                 _ => (None, None),
             };
-            groups.extend(self.nicks.set_claim(uid, claim));
+            groups.extend(self.nicks.move_claim(uid, before.claim, claim));
+            let before = before.view;
             if before.is_none() && after.is_some() {
                 if let Some(UserRec::Live(rec)) = self.users.get(&uid) {
                     for folded in &rec.channels {
@@ -72,8 +73,12 @@ impl TenantState {
             }
         }
         for (uid, (_, after)) in diffs.iter_mut() {
+            let claim = self.indexed_claim(*uid);
             let loser_key = after.as_mut().and_then(|view| {
-                if self.nicks.is_holder(*uid) {
+                let holds = claim
+                    .as_ref()
+                    .is_some_and(|(folded, _)| self.nicks.holds(*uid, folded));
+                if holds {
                     view.nick.clone_from(&view.claimed_nick);
                     None
                 } else {
