@@ -73,11 +73,10 @@ impl TenantState {
             }
         }
         for (uid, (_, after)) in diffs.iter_mut() {
-            let claim = self.indexed_claim(*uid);
             let loser_key = after.as_mut().and_then(|view| {
-                let holds = claim
-                    .as_ref()
-                    .is_some_and(|(folded, _)| self.nicks.holds(*uid, folded));
+                let holds = self
+                    .indexed_claim(*uid)
+                    .is_some_and(|(folded, _)| self.nicks.holds(*uid, &folded));
                 if holds {
                     view.nick.clone_from(&view.claimed_nick);
                     None
