@@ -14,6 +14,7 @@
 
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
+use std::num::NonZeroU32;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -32,6 +33,14 @@ const EVENTS_PER_WAIT: usize = 256;
 /// Events that let a blocked read go on (data, the peer's close, an error).
 const READ_EVENTS: u32 =
     (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// Read events that end the stream: after one, a read never waits again (see
+/// [`READ_CLOSED`]).
+const CLOSING_EVENTS: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// Set in the read counter, for good, by the first event that ends the stream; the counter
+/// itself counts in steps of two, leaving this bit alone. A short read ([`ClientSocket`]'s
+/// `drained_at`) proves the socket empty only while it is clear: the peer's close can arrive
+/// with the last data, in the same event, and must still be read as the end of the stream.
+const READ_CLOSED: u32 = 1;
 /// Events that let a blocked write go on (room in the send buffer, a hang-up, an error).
 const WRITE_EVENTS: u32 = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
 
@@ -56,7 +65,8 @@ struct Shared {
 /// each direction came.
 struct Readiness {
     reactor: Arc<Shared>,
-    /// Bumped on every event that may let a read go on.
+    /// Bumped by two on every event that may let a read go on; [`READ_CLOSED`] is set in it
+    /// once the stream has ended.
     reads: AtomicU32,
     /// Bumped on every event that may let a write go on.
     writes: AtomicU32,
@@ -119,7 +129,11 @@ impl Reactor {
             drop(unsafe { Arc::from_raw(token) });
             return Err(err);
         }
-        Ok(ClientSocket { socket, readiness })
+        Ok(ClientSocket {
+            socket,
+            drained_at: None,
+            readiness,
+        })
     }
 }
 
@@ -190,7 +204,10 @@ fn take_events(epoll: &OwnedFd, events: &mut [libc::epoll_event]) -> usize {
 impl Readiness {
     fn note(&self, events: u32) {
         if events & READ_EVENTS != 0 {
-            self.reads.fetch_add(1, Ordering::AcqRel);
+            if events & CLOSING_EVENTS != 0 {
+                self.reads.fetch_or(READ_CLOSED, Ordering::AcqRel);
+            }
+            self.reads.fetch_add(2, Ordering::AcqRel);
         }
         if events & WRITE_EVENTS != 0 {
             self.writes.fetch_add(1, Ordering::AcqRel);
@@ -203,6 +220,10 @@ impl Readiness {
 /// on the heap beside it.
 pub struct ClientSocket {
     socket: TcpStream,
+    /// The read counter, plus one, when a read last came back short: it took everything the
+    /// socket held, so until the next read event a read would only return `EAGAIN`. A client
+    /// sending a line at a time would otherwise cost a second, failing `recv` per line.
+    drained_at: Option<NonZeroU32>,
     readiness: Arc<Readiness>,
 }
 
@@ -273,9 +294,20 @@ impl AsyncRead for ClientSocket {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        let reads = &this.readiness.reads;
+        let seen = reads.load(Ordering::Acquire);
+        let open = seen & READ_CLOSED == 0;
+        if open && this.drained_at == NonZeroU32::new(seen + 1) {
+            this.readiness.waker.register(cx.waker());
+            if reads.load(Ordering::Acquire) == seen {
+                return Poll::Pending;
+            }
+        }
+        this.drained_at = None;
         // SAFETY: recv only writes the bytes it reports, and those are marked filled below.
         let unfilled = unsafe { buf.unfilled_mut() };
-        let read = ready!(this.poll_io(cx, &this.readiness.reads, |socket| {
+        let wanted = unfilled.len();
+        let read = ready!(this.poll_io(cx, reads, |socket| {
             // SAFETY: `unfilled` is writable for its length.
             let read = unsafe {
                 libc::recv(
@@ -287,6 +319,12 @@ impl AsyncRead for ClientSocket {
             };
             usize::try_from(read).map_err(|_| io::Error::last_os_error())
         }))?;
+        // A TCP receive takes every byte queued, up to the buffer's length; data arriving after
+        // it raises a read event, which moves the counter past `seen`. Once the peer closed
+        // (or the stream failed) nothing is cached, so the end is read and reported.
+        if open && read > 0 && read < wanted {
+            this.drained_at = NonZeroU32::new(seen + 1);
+        }
         // SAFETY: recv filled `read` bytes of the unfilled part.
         unsafe { buf.assume_init(read) };
         buf.advance(read);
@@ -382,6 +420,60 @@ mod tests {
         drop(client);
         let got = within("the read", reading).await.expect("reader");
         assert_eq!(got, b"NICK a\r\nUSER a 0 * :a\r\n");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_after_short_reads_get_every_later_byte() {
+        let reactor = Reactor::start().expect("reactor");
+        let (mut server, mut client) = pair(&reactor);
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                match server.read(&mut buf).await.expect("read") {
+                    0 => return got,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
+        // Lines written one by one as fast as the client can: most reads come back short,
+        // racing the next line's arrival.
+        let writing = std::thread::spawn(move || {
+            for i in 0..2000u32 {
+                std::io::Write::write_all(&mut client, format!("PING {i}\r\n").as_bytes())
+                    .expect("client write");
+                if i % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        writing.join().expect("writer");
+        let got = within("the reads", reading).await.expect("reader");
+        let expected: String = (0..2000).map(|i| format!("PING {i}\r\n")).collect();
+        assert_eq!(String::from_utf8(got).expect("text"), expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_close_right_behind_the_last_line_ends_the_read() {
+        let reactor = Reactor::start().expect("reactor");
+        for round in 0..50u32 {
+            let (mut server, mut client) = pair(&reactor);
+            let reading = tokio::spawn(async move {
+                let mut got = Vec::new();
+                server.read_to_end(&mut got).await.expect("read");
+                got
+            });
+            let line = format!("QUIT :round {round}\r\n");
+            std::io::Write::write_all(&mut client, line.as_bytes()).expect("client write");
+            drop(client);
+            let got = within("the read", reading).await.expect("reader");
+            assert_eq!(got, line.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_client_socket_stays_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<ClientSocket>(), 16);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
