@@ -2,7 +2,10 @@
 //! `/proc/PID/stat`) and resident memory (`VmRSS` in `/proc/PID/status`). Any server works, since
 //! nothing is asked of it beyond its PID. Also the CPU time a virtual machine's host took from it
 //! (steal, from `/proc/stat`): on a shared VM every server's latency rises with it, so each run
-//! reports it next to its figures.
+//! reports it next to its figures. And the CPU time the whole machine spent (every process and
+//! the kernel's interrupt work): on loopback a server's socket work is partly done in its
+//! clients' processes (a segment Nagle's algorithm held back is sent while the client handles
+//! the ACK that releases it), so a server's own CPU time alone favours servers that delay output.
 
 use std::time::Instant;
 
@@ -28,11 +31,14 @@ pub struct CpuUsage {
     pub percent_of_one_core: f64,
 }
 
-/// The whole machine's CPU time so far: the total and what the host took (steal).
+/// The whole machine's CPU time so far: the total, what the host took (steal) and what was
+/// busy (user, nice, system, irq and softirq time), and when it was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostSample {
     total: u64,
     steal: u64,
+    busy: u64,
+    at: Instant,
 }
 
 /// Read the machine's cumulative CPU time now.
@@ -50,6 +56,18 @@ pub fn host_steal_percent(before: HostSample, after: HostSample) -> Option<f64> 
     let total = after.total.checked_sub(before.total).filter(|t| *t > 0)?;
     let steal = after.steal.saturating_sub(before.steal);
     Some(steal as f64 / total as f64 * 100.0)
+}
+
+/// CPU time the whole machine was busy between two samples (every process and the kernel's
+/// interrupt work; not idle, I/O wait or steal), as a percentage of one core; `None` when no
+/// time passed between them.
+pub fn machine_cpu_percent(before: HostSample, after: HostSample) -> Option<f64> {
+    let wall_secs = after.at.duration_since(before.at).as_secs_f64();
+    if wall_secs <= 0.0 {
+        return None;
+    }
+    let busy = after.busy.saturating_sub(before.busy) as f64;
+    Some(busy / clock_ticks_per_sec().ok()? as f64 / wall_secs * 100.0)
 }
 
 /// Read the process's cumulative CPU time now.
@@ -128,8 +146,8 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// The `cpu` line of `/proc/stat`: user, nice, system, idle, iowait, irq, softirq and steal make
-/// up the total (guest time is already counted in user and nice).
+/// The `cpu` line of `/proc/stat`, read now: user, nice, system, idle, iowait, irq, softirq and
+/// steal make up the total (guest time is already counted in user and nice).
 fn parse_host_cpu(text: &str) -> Option<HostSample> {
     let line = text.lines().find(|line| line.starts_with("cpu "))?;
     let counters: Vec<u64> = line["cpu ".len()..]
@@ -138,12 +156,14 @@ fn parse_host_cpu(text: &str) -> Option<HostSample> {
         .map(str::parse)
         .collect::<Result<_, _>>()
         .ok()?;
-    let [.., steal] = counters[..] else {
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal] = counters[..] else {
         return None;
     };
-    (counters.len() == 8).then(|| HostSample {
+    Some(HostSample {
         total: counters.iter().sum(),
         steal,
+        busy: user + nice + system + irq + softirq,
+        at: Instant::now(),
     })
 }
 
@@ -193,6 +213,8 @@ mod tests {
             parse_host_cpu(after).unwrap(),
         );
         assert_eq!(before.total, 1000);
+        assert_eq!(before.busy, 155);
+        assert_eq!(after.busy, 310);
         let steal = host_steal_percent(before, after).unwrap();
         assert!((steal - 15.0).abs() < 1e-9, "{steal}");
         assert_eq!(host_steal_percent(after, after), None);
@@ -200,6 +222,24 @@ mod tests {
         assert_eq!(parse_host_cpu("cpu  1 2 3 4 5 6 7 x\n"), None);
         assert_eq!(parse_host_cpu("cpu0 1 2 3 4 5 6 7 8\n"), None);
         assert!(host_sample().is_ok());
+    }
+
+    #[test]
+    fn machine_cpu_counts_this_process_spinning() {
+        let before = host_sample().unwrap();
+        let spin_until = Instant::now() + std::time::Duration::from_millis(300);
+        let mut spins = 0u64;
+        while Instant::now() < spin_until {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let after = host_sample().unwrap();
+        let busy = machine_cpu_percent(before, after).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!(
+            busy > 10.0 && busy <= cores * 100.0 + 20.0,
+            "{busy} % of a core while spinning"
+        );
+        assert_eq!(machine_cpu_percent(after, after), None);
     }
 
     #[test]

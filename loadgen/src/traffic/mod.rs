@@ -62,6 +62,9 @@ pub struct Outcome {
     pub cpu: Option<Result<CpuUsage, String>>,
     /// Percent of the machine's CPU time the host took (steal) over the measured phase.
     pub host_steal_percent: Option<f64>,
+    /// CPU the whole machine used over the measured phase (server, load generator, kernel), as
+    /// a percentage of one core.
+    pub machine_cpu_percent: Option<f64>,
 }
 
 /// What the coordinator knows about each client from its events.
@@ -154,6 +157,7 @@ pub async fn run(plan: Arc<Plan>, settings: Settings) -> Outcome {
         send_secs: None,
         cpu: None,
         host_steal_percent: None,
+        machine_cpu_percent: None,
         present: vec![false; clients],
     };
     run.drive(&shared, &settings, &mut book, &mut events, &commands)
@@ -181,6 +185,7 @@ pub async fn run(plan: Arc<Plan>, settings: Settings) -> Outcome {
         send_secs: run.send_secs,
         cpu: run.cpu,
         host_steal_percent: run.host_steal_percent,
+        machine_cpu_percent: run.machine_cpu_percent,
     }
 }
 
@@ -192,10 +197,21 @@ struct Run {
     send_secs: Option<f64>,
     cpu: Option<Result<CpuUsage, String>>,
     host_steal_percent: Option<f64>,
+    machine_cpu_percent: Option<f64>,
     present: Vec<bool>,
 }
 
 impl Run {
+    /// Steal and the machine's CPU use since `before` (the start of the measured phase), when
+    /// both samples could be read.
+    fn note_host_usage(&mut self, before: Option<procfs::HostSample>) {
+        let (Some(before), Ok(after)) = (before, procfs::host_sample()) else {
+            return;
+        };
+        self.host_steal_percent = procfs::host_steal_percent(before, after);
+        self.machine_cpu_percent = procfs::machine_cpu_percent(before, after);
+    }
+
     async fn drive(
         &mut self,
         shared: &Shared,
@@ -259,7 +275,7 @@ impl Run {
         if !wait(events, book, deadline, senders_done).await {
             self.timed_out = true;
             self.cpu = finish_cpu(settings, cpu_before);
-            self.host_steal_percent = host_steal_since(host_before);
+            self.note_host_usage(host_before);
             return;
         }
         self.send_secs = Some(go.elapsed().as_secs_f64());
@@ -283,7 +299,7 @@ impl Run {
             sleep(DRAIN_POLL).await;
         }
         self.cpu = finish_cpu(settings, cpu_before);
-        self.host_steal_percent = host_steal_since(host_before);
+        self.note_host_usage(host_before);
         if shared.received.load(Ordering::Relaxed) < expected && Instant::now() >= deadline {
             self.timed_out = true;
             return;
@@ -303,11 +319,6 @@ fn finish_cpu(
         procfs::cpu_usage(before, after)
     });
     Some(usage.map_err(|err| err.to_string()))
-}
-
-/// What the host took of the machine's CPU since `before`, if both samples could be read.
-fn host_steal_since(before: Option<procfs::HostSample>) -> Option<f64> {
-    procfs::host_steal_percent(before?, procfs::host_sample().ok()?)
 }
 
 /// One barrier round: in each channel, its first live member sends a marker; every other live

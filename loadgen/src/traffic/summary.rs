@@ -62,6 +62,11 @@ pub struct TrafficFigures {
     /// phase: latencies of any server rise with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_steal_percent: Option<f64>,
+    /// CPU the whole machine used over the measured phase (the server, this load generator and
+    /// the kernel's interrupt work), as a percentage of one core: on loopback part of a server's
+    /// socket work is done in its clients' processes, so this is the scenario's full cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_cpu_percent: Option<f64>,
 }
 
 /// Delivery figures of the clients of one server.
@@ -193,6 +198,7 @@ pub fn summarize(plan: &Plan, outcome: Outcome, per_node: bool) -> TrafficFigure
         server_cpu,
         server_cpu_error,
         host_steal_percent: outcome.host_steal_percent,
+        machine_cpu_percent: outcome.machine_cpu_percent,
     }
 }
 
@@ -282,6 +288,7 @@ mod tests {
             send_secs: Some(0.001),
             cpu: Some(Err("gone".to_owned())),
             host_steal_percent: Some(2.5),
+            machine_cpu_percent: Some(61.0),
         };
         let figures = summarize(&plan, outcome, true);
         assert_eq!(figures.clients_ready, 3);
@@ -298,6 +305,7 @@ mod tests {
         assert_eq!(figures.latency_ms.as_ref().unwrap().max_ms, 6.0);
         assert_eq!(figures.server_cpu_error.as_deref(), Some("gone"));
         assert_eq!(figures.host_steal_percent, Some(2.5));
+        assert_eq!(figures.machine_cpu_percent, Some(61.0));
         let [first, second] = &figures.per_node[..] else {
             panic!("expected two servers");
         };
@@ -327,6 +335,7 @@ mod tests {
             send_secs: None,
             cpu: None,
             host_steal_percent: None,
+            machine_cpu_percent: None,
         };
         let figures = summarize(&plan, outcome, false);
         assert_eq!(figures.deliveries_per_sec, 0.0);
