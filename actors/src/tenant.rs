@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use latticed_config::TenantConfig;
 use latticed_crdt::{
-    Change, LamportClock, NodeId, Op, OpBody, OpId, Stamp, TenantId, TenantState, Uid, UserView,
+    Change, LamportClock, MsgId, NodeId, Op, OpBody, OpId, Stamp, TenantId, TenantState, Uid,
+    UserView,
 };
 use latticed_proto::CaseMapping;
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -35,9 +36,15 @@ pub trait OpSink: Send + Sync {
     /// peers use to deliver ops of different origins in an order that respects it.
     fn record(&self, op: &Op, seen: &BTreeMap<NodeId, u64>);
 
-    /// Durably record a new Lamport clock ceiling; called before any stamp above the previous
-    /// ceiling is used, so a restarted node never reuses a stamp.
+    /// Start making a new Lamport clock ceiling durable, so that a restarted node never reuses a
+    /// stamp. The clock asks for ceilings ahead of need, so this should not wait for the disk:
+    /// [`OpSink::await_clock_ceiling`] is where a commit waits, if it must.
     fn persist_clock_ceiling(&self, ceiling: u64);
+
+    /// Return once a ceiling at or above `counter` is durable; called before a stamp with that
+    /// counter is used. Sinks whose [`OpSink::persist_clock_ceiling`] returns only once the
+    /// ceiling is durable (or that keep nothing) have nothing to wait for.
+    fn await_clock_ceiling(&self, _counter: u64) {}
 }
 
 /// Reloads the node's configuration for `REHASH`.
@@ -170,6 +177,9 @@ pub struct Core {
     uid_floor: u64,
     next_seq: u64,
     next_uid: u64,
+    /// The highest message id applied, this node's or a peer's: ids minted here sort after it
+    /// ([`Core::mint_msgid`]).
+    msgid_seen: MsgId,
     /// Users connected to this node, looked up once per recipient of every line (uids are
     /// minted by nodes, so a fast non-keyed hash is safe).
     pub local: FxHashMap<Uid, LocalUser>,
@@ -280,9 +290,8 @@ impl Core {
     /// so history order stays creation order (other ops follow the clock back).
     pub fn commit_quiet(&mut self, body: OpBody) -> (Op, Vec<Change>) {
         let stamp = self.clock.tick();
-        if let Some(ceiling) = self.clock.take_ceiling_to_persist() {
-            self.sink.persist_clock_ceiling(ceiling);
-        }
+        self.persist_clock_ceiling();
+        self.sink.await_clock_ceiling(stamp.counter);
         self.next_seq += 1;
         // A message's time is the one its msgid carries (minted just before), so the event
         // log finds its place in history from the msgid alone.
@@ -301,6 +310,7 @@ impl Core {
             body,
         };
         self.remember_departing_identity(&op);
+        self.see_msgid(&op);
         self.applied.insert(self.origin, self.next_seq);
         let changes = match self.state.apply(&op) {
             Ok(changes) => changes,
@@ -358,8 +368,9 @@ impl Core {
         if op.id.seq != have + 1 {
             return Foreign::Gap { expected: have + 1 };
         }
-        self.clock.observe(op.stamp);
+        self.observe_stamp(op.stamp);
         self.remember_departing_identity(op);
+        self.see_msgid(op);
         self.applied.insert(op.id.origin, op.id.seq);
         if op.id.origin == self.origin {
             self.next_seq = self.next_seq.max(op.id.seq);
@@ -394,7 +405,7 @@ impl Core {
         if id.seq != have + 1 {
             return Foreign::Gap { expected: have + 1 };
         }
-        self.clock.observe(stamp);
+        self.observe_stamp(stamp);
         self.applied.insert(id.origin, id.seq);
         if id.origin == self.origin {
             self.next_seq = self.next_seq.max(id.seq);
@@ -471,7 +482,7 @@ impl Core {
             });
         }
         self.state = snapshot.state;
-        self.clock.observe(Stamp {
+        self.observe_stamp(Stamp {
             counter: snapshot.clock,
             node: self.node,
         });
@@ -486,10 +497,40 @@ impl Core {
         Ok(())
     }
 
+    /// A fresh message id (UUIDv7) that sorts after every message this core has applied, so
+    /// history puts a message after everything its sender could have read, across nodes too
+    /// ([`MsgId::following`]).
+    pub fn mint_msgid(&mut self) -> MsgId {
+        let id = MsgId::following(MsgId(uuid::Uuid::now_v7().as_u128()), self.msgid_seen);
+        self.msgid_seen = self.msgid_seen.max(id);
+        id
+    }
+
+    fn see_msgid(&mut self, op: &Op) {
+        if let OpBody::Message { msgid, .. } = &op.body {
+            self.msgid_seen = self.msgid_seen.max(*msgid);
+        }
+    }
+
+    /// The receive rule, with the clock's next ceiling on its way to the disk if the stamp took
+    /// the clock close to its last one.
+    fn observe_stamp(&mut self, stamp: Stamp) {
+        self.clock.observe(stamp);
+        self.persist_clock_ceiling();
+    }
+
+    /// Hands the sink the clock's next ceiling, if it asked for one.
+    fn persist_clock_ceiling(&mut self) {
+        if let Some(ceiling) = self.clock.take_ceiling_to_persist() {
+            self.sink.persist_clock_ceiling(ceiling);
+        }
+    }
+
     /// Restart: make sure the next local stamp is above anything this node may have issued
     /// before it stopped (its persisted clock ceiling).
     pub fn restore_clock(&mut self, persisted_ceiling: u64) {
         self.clock = LamportClock::restore(self.node, persisted_ceiling.max(self.clock.current()));
+        self.persist_clock_ceiling();
     }
 
     /// Record WHOWAS entries for a nick that is about to go away (quit, kill, nick change).
@@ -621,6 +662,7 @@ impl Tenant {
             origin: node.origin(),
             next_seq: 0,
             next_uid: node.epoch << 32,
+            msgid_seen: MsgId(0),
             uid_floor: node.epoch << 32,
             local: FxHashMap::default(),
             unregistered: 0,

@@ -32,24 +32,33 @@ impl Default for Stamp {
 }
 
 /// How many counter values the clock reserves each time it asks for its ceiling to be persisted.
-/// Larger blocks mean fewer writes; a restart skips at most this many counter values.
-pub const CEILING_BLOCK: u64 = 1024;
+/// Larger blocks mean fewer writes; a restart skips at most this many counter values, which
+/// costs nothing (counters are 64-bit and only their order matters).
+pub const CEILING_BLOCK: u64 = 1 << 16;
+
+/// The clock asks for its next ceiling once fewer than this many counter values are left below
+/// the last one it asked for, so the caller can persist it while the rest are used.
+pub const RESERVE_AHEAD: u64 = CEILING_BLOCK / 2;
 
 /// A node's Lamport clock.
 ///
 /// Stamps it issues are strictly increasing and move past every stamp it observes (the receive
-/// rule). To stay unique across crashes the clock works against a *ceiling*: the highest counter
-/// it may issue that is known to be durable. When a tick passes the ceiling, the clock reserves a
-/// new block of [`CEILING_BLOCK`] counters and [`LamportClock::take_ceiling_to_persist`] hands the
-/// new ceiling to the caller, who must persist it before the stamp is used (shipped or logged).
-/// After a crash, [`LamportClock::restore`] starts strictly above the last persisted ceiling.
+/// rule). To stay unique across crashes the clock works against a *ceiling*: a counter value
+/// persisted before any stamp up to it is used. The clock reserves blocks of [`CEILING_BLOCK`]
+/// counters ahead of need: once fewer than [`RESERVE_AHEAD`] are left below the last ceiling it
+/// asked for, [`LamportClock::take_ceiling_to_persist`] hands the caller a new one. The caller
+/// persists it (in the background: persisting costs an fsync, which must not hold up a commit)
+/// and uses a stamp only once a ceiling at or above its counter is durable; normally that
+/// happened half a block earlier. After a crash, [`LamportClock::restore`] starts strictly above
+/// the last durable ceiling.
 ///
 /// Counters saturate at `u64::MAX` instead of overflowing; no honest cluster gets there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LamportClock {
     node: NodeId,
     counter: u64,
-    ceiling: u64,
+    /// The highest ceiling handed to the caller (durable or not yet).
+    reserved: u64,
     pending: Option<u64>,
 }
 
@@ -59,36 +68,38 @@ impl LamportClock {
         Self::restore(node, 0)
     }
 
-    /// Restart after a crash: the next stamp is strictly above `persisted_ceiling`, the last value
-    /// [`LamportClock::take_ceiling_to_persist`] returned and the caller persisted, so no stamp is
-    /// ever reused.
+    /// Restart after a crash: the next stamp is strictly above `persisted_ceiling`, the highest
+    /// ceiling known durable, so no stamp is ever reused. The clock asks for its first block at
+    /// once, so that it can be persisted while the node starts.
     pub fn restore(node: NodeId, persisted_ceiling: u64) -> Self {
-        LamportClock {
+        let mut clock = LamportClock {
             node,
             counter: persisted_ceiling,
-            ceiling: persisted_ceiling,
+            reserved: persisted_ceiling,
             pending: None,
-        }
+        };
+        clock.reserve_ahead();
+        clock
     }
 
-    /// The next local stamp. If it passed the persisted ceiling, a new ceiling is waiting in
-    /// [`LamportClock::take_ceiling_to_persist`] and must be persisted before this stamp is used.
+    /// The next local stamp. It may be used (shipped or logged) only once a ceiling at or above
+    /// its counter is durable; [`LamportClock::take_ceiling_to_persist`] may have a new one to
+    /// persist.
     pub fn tick(&mut self) -> Stamp {
         self.counter = self.counter.saturating_add(1);
-        if self.counter > self.ceiling {
-            self.ceiling = self.counter.saturating_add(CEILING_BLOCK - 1);
-            self.pending = Some(self.ceiling);
-        }
+        self.reserve_ahead();
         Stamp {
             counter: self.counter,
             node: self.node,
         }
     }
 
-    /// The receive rule: after seeing `seen`, every later local stamp is above it. Observing does
-    /// not issue a stamp, so it never needs a new ceiling by itself; the next tick asks for one.
+    /// The receive rule: after seeing `seen`, every later local stamp is above it. Observing
+    /// issues no stamp, but a jump ahead may ask for a new ceiling, so that it is on its way to
+    /// the disk before the next tick needs it.
     pub fn observe(&mut self, seen: Stamp) {
         self.counter = self.counter.max(seen.counter);
+        self.reserve_ahead();
     }
 
     /// The counter of the last stamp issued or observed.
@@ -101,10 +112,22 @@ impl LamportClock {
         self.node
     }
 
-    /// A ceiling the caller must persist before using the stamp the last tick returned, or `None`
-    /// when the current ceiling still covers it. Each new ceiling is returned once.
+    /// A new ceiling for the caller to persist, or `None` when the last one handed out still
+    /// leaves [`RESERVE_AHEAD`] counters. Each new ceiling is returned once, and is at or above
+    /// every counter issued or observed so far.
     pub fn take_ceiling_to_persist(&mut self) -> Option<u64> {
         self.pending.take()
+    }
+
+    fn reserve_ahead(&mut self) {
+        if self.reserved.saturating_sub(self.counter) >= RESERVE_AHEAD {
+            return;
+        }
+        let ceiling = self.counter.saturating_add(CEILING_BLOCK - 1);
+        if ceiling > self.reserved {
+            self.reserved = ceiling;
+            self.pending = Some(ceiling);
+        }
     }
 }
 
@@ -126,19 +149,30 @@ mod tests {
     }
 
     #[test]
-    fn first_tick_asks_for_a_ceiling_then_not_until_the_block_is_used() {
-        let mut clock = LamportClock::new(NodeId(3));
-        let first = clock.tick();
-        assert_eq!(first.counter, 1);
-        assert_eq!(first.node, NodeId(3));
-        assert_eq!(clock.take_ceiling_to_persist(), Some(CEILING_BLOCK));
+    fn a_new_clock_asks_for_a_block_then_again_half_a_block_before_it_is_used() {
+        let mut clock = LamportClock::restore(NodeId(3), 10);
+        assert_eq!(
+            clock.take_ceiling_to_persist(),
+            Some(10 + CEILING_BLOCK - 1)
+        );
         assert_eq!(clock.take_ceiling_to_persist(), None);
-        for _ in 1..CEILING_BLOCK {
+        let first = clock.tick();
+        assert_eq!(first.counter, 11);
+        assert_eq!(first.node, NodeId(3));
+        assert_eq!(clock.take_ceiling_to_persist(), None);
+        // Counters below the ceiling by RESERVE_AHEAD or more ask for nothing.
+        let ceiling = 10 + CEILING_BLOCK - 1;
+        while clock.current() < ceiling - RESERVE_AHEAD {
             clock.tick();
             assert_eq!(clock.take_ceiling_to_persist(), None);
         }
-        assert_eq!(clock.tick().counter, CEILING_BLOCK + 1);
-        assert_eq!(clock.take_ceiling_to_persist(), Some(2 * CEILING_BLOCK));
+        let stamp = clock.tick();
+        assert_eq!(stamp.counter, ceiling - RESERVE_AHEAD + 1);
+        assert_eq!(
+            clock.take_ceiling_to_persist(),
+            Some(stamp.counter + CEILING_BLOCK - 1),
+            "the next ceiling is asked for while half the block is left"
+        );
     }
 
     #[test]
@@ -158,17 +192,33 @@ mod tests {
     }
 
     #[test]
-    fn observing_past_the_ceiling_makes_the_next_tick_ask_again() {
+    fn observing_a_jump_asks_for_a_ceiling_above_it_before_the_next_tick() {
         let mut clock = LamportClock::new(NodeId(1));
         clock.tick();
-        assert_eq!(clock.take_ceiling_to_persist(), Some(CEILING_BLOCK));
+        assert_eq!(clock.take_ceiling_to_persist(), Some(CEILING_BLOCK - 1));
         clock.observe(Stamp {
             counter: 5 * CEILING_BLOCK,
             node: NodeId(2),
         });
-        assert_eq!(clock.take_ceiling_to_persist(), None);
+        assert_eq!(
+            clock.take_ceiling_to_persist(),
+            Some(6 * CEILING_BLOCK - 1),
+            "persisting can start as soon as the jump is seen"
+        );
         assert_eq!(clock.tick().counter, 5 * CEILING_BLOCK + 1);
-        assert_eq!(clock.take_ceiling_to_persist(), Some(6 * CEILING_BLOCK));
+        assert_eq!(clock.take_ceiling_to_persist(), None);
+    }
+
+    #[test]
+    fn observing_below_the_reserve_asks_for_nothing() {
+        let mut clock = LamportClock::new(NodeId(1));
+        clock.tick();
+        clock.take_ceiling_to_persist();
+        clock.observe(Stamp {
+            counter: 100,
+            node: NodeId(2),
+        });
+        assert_eq!(clock.take_ceiling_to_persist(), None);
     }
 
     #[test]
@@ -185,14 +235,17 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever ticks, observations and crashes happen, a node never issues the same stamp
-        /// twice, and a restored clock starts above everything issued before the crash.
+        /// Whatever ticks, observations, background persists and crashes happen, a node never
+        /// issues the same stamp twice, a restored clock starts above everything issued before
+        /// the crash, and every stamp is covered by a ceiling already asked for (so waiting for
+        /// the ceilings asked for is always enough).
         #[test]
         fn no_stamp_reused_across_crashes(
-            steps in prop::collection::vec((0u8..3, 0u64..5000), 1..200)
+            steps in prop::collection::vec((0u8..4, 0u64..300_000), 1..300)
         ) {
             let node = NodeId(7);
             let mut clock = LamportClock::new(node);
+            let mut requested = 0;
             let mut persisted = 0;
             let mut issued = std::collections::BTreeSet::new();
             let mut highest_issued = 0;
@@ -201,16 +254,30 @@ mod tests {
                     0 => {
                         let stamp = clock.tick();
                         if let Some(ceiling) = clock.take_ceiling_to_persist() {
-                            persisted = ceiling;
+                            requested = ceiling;
                         }
-                        prop_assert!(stamp.counter <= persisted);
+                        prop_assert!(stamp.counter <= requested);
+                        if stamp.counter > persisted {
+                            // The caller waits for the ceilings asked for.
+                            persisted = requested;
+                        }
                         prop_assert!(stamp.counter > highest_issued);
                         prop_assert!(issued.insert(stamp));
                         highest_issued = stamp.counter;
                     }
-                    1 => clock.observe(Stamp { counter: value, node: NodeId(1) }),
+                    1 => {
+                        clock.observe(Stamp { counter: value, node: NodeId(1) });
+                        if let Some(ceiling) = clock.take_ceiling_to_persist() {
+                            requested = ceiling;
+                        }
+                        prop_assert!(clock.current() <= requested);
+                    }
+                    // The background persist of everything asked for completes.
+                    2 => persisted = requested,
+                    // A crash: what was asked for but not persisted is lost.
                     _ => {
                         clock = LamportClock::restore(node, persisted);
+                        requested = persisted;
                         prop_assert!(clock.current() >= highest_issued);
                     }
                 }

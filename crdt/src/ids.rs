@@ -81,7 +81,34 @@ pub struct OpId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MsgId(pub u128);
 
+/// How far ahead of this node's clock a message id it has seen may be and still be followed by
+/// [`MsgId::following`]: a peer whose clock runs further ahead does not drag this node's message
+/// times along; its messages keep their order by time alone.
+pub const MSGID_FOLLOW_MS: u64 = 1_000;
+
 impl MsgId {
+    /// `fresh` (a UUIDv7 just made), or if it does not sort after `seen` (the highest id the node
+    /// has seen, from any node), the first UUIDv7 after `seen` with `fresh`'s random bits. So a
+    /// message sorts after every message its node had delivered when it was sent, even in the
+    /// same millisecond on another node: history order respects what a sender could have read.
+    /// The time and 12-bit counter field (the top 64 bits but the version) count on from `seen`'s;
+    /// the random low 62 bits keep ids of different nodes apart. A `seen` more than
+    /// [`MSGID_FOLLOW_MS`] ahead of `fresh` is not followed.
+    pub fn following(fresh: MsgId, seen: MsgId) -> MsgId {
+        const LOW_BITS: u32 = 64;
+        const COUNTER_BITS: u32 = 12;
+        let time_and_counter = |id: MsgId| {
+            let top = (id.0 >> LOW_BITS) as u64;
+            ((top >> 16) << COUNTER_BITS) | (top & 0xfff)
+        };
+        if fresh > seen || seen.time_ms() > fresh.time_ms().saturating_add(MSGID_FOLLOW_MS) {
+            return fresh;
+        }
+        let next = time_and_counter(seen).saturating_add(1);
+        let top = ((next >> COUNTER_BITS) << 16) | (0x7 << 12) | (next & 0xfff);
+        MsgId((u128::from(top) << LOW_BITS) | (fresh.0 & u128::from(u64::MAX)))
+    }
+
     /// The Unix time in milliseconds a UUIDv7 carries in its top 48 bits. A node makes this the
     /// wall time of the message's op, so the event log can find a message's place in history
     /// from its msgid and target alone, without a msgid index. Ids that are not UUIDv7s give
@@ -100,6 +127,46 @@ impl fmt::Display for MsgId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v7(ms: u64, counter: u64, low: u64) -> MsgId {
+        let top = (ms << 16) | (0x7 << 12) | counter;
+        MsgId((u128::from(top) << 64) | u128::from(low))
+    }
+
+    #[test]
+    fn a_fresh_id_after_everything_seen_is_kept() {
+        let fresh = v7(1_000, 5, 42);
+        assert_eq!(MsgId::following(fresh, v7(999, 4095, u64::MAX)), fresh);
+        assert_eq!(MsgId::following(fresh, v7(1_000, 4, u64::MAX)), fresh);
+    }
+
+    #[test]
+    fn an_id_made_in_the_millisecond_of_one_seen_sorts_after_it() {
+        let seen = v7(1_000, 7, u64::MAX);
+        let next = MsgId::following(v7(1_000, 3, 42), seen);
+        assert_eq!(next, v7(1_000, 8, 42));
+        assert!(next > seen);
+        assert_eq!(next.time_ms(), 1_000);
+        assert_eq!((next.0 >> 76) & 0xf, 7, "still a UUIDv7");
+    }
+
+    #[test]
+    fn the_counter_carries_into_the_next_millisecond() {
+        let next = MsgId::following(v7(1_000, 0, 9), v7(1_000, 0xfff, 1));
+        assert_eq!(next, v7(1_001, 0, 9));
+    }
+
+    #[test]
+    fn a_peer_slightly_ahead_is_followed_one_far_ahead_is_not() {
+        let fresh = v7(1_000, 0, 9);
+        let near = v7(1_000 + MSGID_FOLLOW_MS, 0, 1);
+        assert_eq!(
+            MsgId::following(fresh, near).time_ms(),
+            1_000 + MSGID_FOLLOW_MS
+        );
+        let far = v7(1_001 + MSGID_FOLLOW_MS, 0, 1);
+        assert_eq!(MsgId::following(fresh, far), fresh);
+    }
 
     #[test]
     fn uid_display_is_padded_base36_after_three_node_digits() {

@@ -37,9 +37,9 @@ mod test_support;
 
 pub use change::Change;
 pub use channel::{ChannelView, ListEntry, Topic};
-pub use clock::{LamportClock, Stamp, CEILING_BLOCK};
+pub use clock::{LamportClock, Stamp, CEILING_BLOCK, RESERVE_AHEAD};
 pub use error::ApplyError;
-pub use ids::{MsgId, NodeId, OpId, TenantId, Uid};
+pub use ids::{MsgId, NodeId, OpId, TenantId, Uid, MSGID_FOLLOW_MS};
 pub use lww::LwwRegister;
 pub use op::{LeaveCause, ListKind, MessageKind, MessageTarget, Op, OpBody};
 pub use orset::OrSet;

@@ -94,6 +94,15 @@ pub enum LogError {
         /// The stored name.
         name: String,
     },
+    /// A background thread of the log could not be started.
+    #[error("cannot start {what}: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl LogError {

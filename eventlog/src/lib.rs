@@ -22,9 +22,10 @@
 //! A power cut or kernel crash loses the ops appended since the last completed flush (at most
 //! one flush interval plus one flush's duration), and so does a process crash: sled buffers
 //! writes in the process until a flush (measured: `kill -9` right after an append lost it 5
-//! times in 6; after 100 ms, never). The
-//! clock ceiling and epoch are flushed before their setters return. Whatever a node loses, its
-//! peers still hold and resend through catch-up.
+//! times in 6; after 100 ms, never). The clock ceiling and epoch are flushed before their
+//! setters return; a [`CeilingKeeper`] calls the ceiling's setter on a thread of its own, ahead
+//! of need, so that commits do not wait for the disk. Whatever a node loses, its peers still
+//! hold and resend through catch-up.
 //!
 //! Records are versioned and decoded with a size limit ([`codec`]): damaged or hostile bytes
 //! are errors, never panics. A directory the engine cannot open as a log is quarantined
@@ -33,6 +34,7 @@
 pub mod codec;
 
 mod append;
+mod ceiling;
 mod diff;
 mod entry;
 mod error;
@@ -56,6 +58,7 @@ mod storage;
 mod stored;
 mod write_behind;
 
+pub use ceiling::CeilingKeeper;
 pub use diff::{FieldDiff, ObjectDiff, SectionDiff, StateDiff};
 pub use entry::{Entry, PrunedMessage};
 pub use error::{LogError, OpenError};

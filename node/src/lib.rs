@@ -137,7 +137,9 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     let node_id = NodeId(config.node.id);
     let local_sink = storage::LogSink {
         log: log.clone(),
-        node: node_id,
+        ceilings: log
+            .spawn_ceiling_keeper(node_id)
+            .context("starting the clock ceiling thread")?,
         metrics: metrics.clone(),
     };
     let cluster = match &config.cluster {

@@ -96,6 +96,10 @@ impl<S: OpSink> OpSink for ReplicatingSink<S> {
     fn persist_clock_ceiling(&self, ceiling: u64) {
         self.local.persist_clock_ceiling(ceiling);
     }
+
+    fn await_clock_ceiling(&self, counter: u64) {
+        self.local.await_clock_ceiling(counter);
+    }
 }
 
 /// Applies peers' frames and answers their catch-up requests.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use latticed_actors::tenant::{op_kind, Core, CoreSnapshot, Foreign};
 use latticed_actors::{Metrics, OpSink, Tenant};
 use latticed_crdt::{NodeId, Op, TenantId};
-use latticed_eventlog::{Entry, EventLog, LogOptions, Opened};
+use latticed_eventlog::{CeilingKeeper, Entry, EventLog, LogOptions, Opened};
 use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
 use tokio_util::sync::CancellationToken;
 
@@ -111,13 +111,14 @@ pub fn open(dir: &std::path::Path, metrics: &LogMetrics) -> Result<EventLog> {
     Ok(log)
 }
 
-/// Hands every op this node creates to the event log's writer thread (so committing never waits
-/// for the storage engine) and counts it by kind.
+/// Hands every op this node creates to the event log's writer thread and every clock ceiling to
+/// the ceiling keeper's (so committing does not wait for the storage engine), and counts ops by
+/// kind.
 pub struct LogSink {
     /// The log.
     pub log: EventLog,
-    /// This node.
-    pub node: NodeId,
+    /// Persists this node's clock ceilings.
+    pub ceilings: CeilingKeeper,
     /// Node metrics (ops by kind).
     pub metrics: Metrics,
 }
@@ -129,9 +130,11 @@ impl OpSink for LogSink {
     }
 
     fn persist_clock_ceiling(&self, ceiling: u64) {
-        if let Err(err) = self.log.persist_clock_ceiling(self.node, ceiling) {
-            tracing::error!(%err, ceiling, "persisting the clock ceiling failed");
-        }
+        self.ceilings.request(ceiling);
+    }
+
+    fn await_clock_ceiling(&self, counter: u64) {
+        self.ceilings.await_covering(counter);
     }
 }
 

@@ -133,7 +133,9 @@ fn tenant_over(log: &EventLog, config: &Config) -> Tenant {
     let tenant_config = config.tenants[0].clone();
     let sink = LogSink {
         log: log.clone(),
-        node: NodeId(config.node.id),
+        ceilings: log
+            .spawn_ceiling_keeper(NodeId(config.node.id))
+            .expect("ceiling keeper"),
         metrics: metrics.clone(),
     };
     Tenant::new(

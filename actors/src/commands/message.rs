@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use latticed_crdt::{MessageKind, MessageTarget, MsgId, OpBody, Uid};
+use latticed_crdt::{MessageKind, MessageTarget, OpBody, Uid};
 use latticed_proto::{numeric, Message};
 
 use super::Ctx;
@@ -77,7 +77,7 @@ fn send_message(ctx: &mut Ctx<'_>, msg: &Message, kind: MessageKind) {
             continue;
         };
         let body = OpBody::Message {
-            msgid: MsgId(uuid::Uuid::now_v7().as_u128()),
+            msgid: ctx.core.mint_msgid(),
             from: me,
             source: ctx.core.mask_of(me).unwrap_or_default(),
             target: resolved,

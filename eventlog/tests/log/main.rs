@@ -1,6 +1,7 @@
 //! Integration tests of the event log on real sled files in temporary directories.
 
 mod append;
+mod ceiling;
 mod events;
 mod history;
 mod quarantine;
