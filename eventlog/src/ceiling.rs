@@ -28,6 +28,7 @@ const SLOW_WAIT: Duration = Duration::from_millis(100);
 /// Persists one node's clock ceilings in the background ([`EventLog::spawn_ceiling_keeper`]).
 /// Dropping it persists what was asked for, then stops the thread.
 pub struct CeilingKeeper {
+    log: EventLog,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -76,6 +77,7 @@ impl EventLog {
                 source,
             })?;
         Ok(CeilingKeeper {
+            log: self.clone(),
             shared,
             thread: Some(thread),
         })
@@ -95,7 +97,8 @@ impl CeilingKeeper {
     }
 
     /// Returns once a ceiling at or above `counter` is durable (or failed to persist, which is
-    /// logged). At once when one is: the usual case, since ceilings are asked for ahead.
+    /// logged). At once when one is: the usual case, since ceilings are asked for ahead. A
+    /// wait is counted in [`crate::LogMetrics::ceiling_waits`].
     pub fn await_covering(&self, counter: u64) {
         if self.shared.settled_fast.load(Ordering::Acquire) >= counter {
             return;
@@ -111,6 +114,7 @@ impl CeilingKeeper {
         }
         drop(state);
         let waited = started.elapsed();
+        self.log.count_ceiling_wait(waited);
         if waited >= SLOW_WAIT {
             tracing::warn!(
                 counter,

@@ -66,7 +66,7 @@ pub use events::{EventFilter, EventTarget};
 pub use flusher::{Flusher, DEFAULT_FLUSH_INTERVAL};
 pub use history::{Anchor, HistoryTarget, TargetActivity};
 pub use kind::OpKind;
-pub use log::{EventLog, LogMetrics, LogOptions, DEFAULT_CACHE_BYTES};
+pub use log::{EventLog, LogMetrics, LogOptions, Waits, DEFAULT_CACHE_BYTES};
 pub use marker::{LOG_FORMAT, SENTINEL_FILE};
 pub use progress::VersionVector;
 pub use quarantine::Opened;

@@ -74,6 +74,39 @@ struct Counters {
     flush_errors: AtomicU64,
     /// Microseconds of the last successful flush, plus one (0: no flush yet).
     last_flush_micros_plus_one: AtomicU64,
+    backlog_waits: WaitCounter,
+    ceiling_waits: WaitCounter,
+}
+
+/// How often, and how long in all, callers waited for something.
+#[derive(Default)]
+struct WaitCounter {
+    waits: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl WaitCounter {
+    fn add(&self, waited: Duration) {
+        self.waits.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> Waits {
+        Waits {
+            count: self.waits.load(Ordering::Relaxed),
+            total: Duration::from_micros(self.micros.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// How often, and how long in all, commits waited for the disk for one reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Waits {
+    /// Waits since open.
+    pub count: u64,
+    /// Their summed duration.
+    pub total: Duration,
 }
 
 /// Counters the node exports as metrics.
@@ -91,6 +124,12 @@ pub struct LogMetrics {
     pub flush_errors: u64,
     /// How long the last successful flush took.
     pub last_flush_latency: Option<Duration>,
+    /// Appends that found the writer's backlog full and waited for it
+    /// ([`crate::MAX_BACKLOG`]): the storage engine could not keep up with commits.
+    pub backlog_waits: Waits,
+    /// Commits that waited for their clock ceiling to reach the disk
+    /// ([`crate::CeilingKeeper::await_covering`]): the disk fell half a block of stamps behind.
+    pub ceiling_waits: Waits,
 }
 
 impl std::fmt::Debug for EventLog {
@@ -189,6 +228,14 @@ impl EventLog {
             &self.inner.counters.duplicates
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_backlog_wait(&self, waited: Duration) {
+        self.inner.counters.backlog_waits.add(waited);
+    }
+
+    pub(crate) fn count_ceiling_wait(&self, waited: Duration) {
+        self.inner.counters.ceiling_waits.add(waited);
     }
 
     pub(crate) fn count_append_error(&self) {
@@ -421,6 +468,8 @@ impl EventLog {
                 0 => None,
                 n => Some(Duration::from_micros(n - 1)),
             },
+            backlog_waits: c.backlog_waits.get(),
+            ceiling_waits: c.ceiling_waits.get(),
         }
     }
 

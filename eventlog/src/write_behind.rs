@@ -112,8 +112,12 @@ impl EventLog {
             self.append_counting_errors(&entry);
             return;
         }
-        while state.queue.len() >= MAX_BACKLOG && state.running {
-            backlog.written.wait(&mut state);
+        if state.queue.len() >= MAX_BACKLOG && state.running {
+            let started = std::time::Instant::now();
+            while state.queue.len() >= MAX_BACKLOG && state.running {
+                backlog.written.wait(&mut state);
+            }
+            self.count_backlog_wait(started.elapsed());
         }
         if !state.running {
             drop(state);

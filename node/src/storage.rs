@@ -10,7 +10,10 @@ use latticed_actors::tenant::{op_kind, Core, CoreSnapshot, Foreign};
 use latticed_actors::{Metrics, OpSink, Tenant};
 use latticed_crdt::{NodeId, Op, TenantId};
 use latticed_eventlog::{CeilingKeeper, Entry, EventLog, LogOptions, Opened};
-use prometheus::{GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, Opts, Registry};
+use prometheus::{
+    CounterVec, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Ops read from the log per batch while rebuilding a tenant.
@@ -24,6 +27,8 @@ pub struct LogMetrics {
     append_errors: IntCounter,
     writer_backlog: IntGauge,
     flush_seconds: Histogram,
+    commit_waits: IntCounterVec,
+    commit_wait_seconds: CounterVec,
     quarantines: IntCounter,
     snapshot_age: GaugeVec,
 }
@@ -55,6 +60,23 @@ impl LogMetrics {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
                 ]),
             )?,
+            commit_waits: IntCounterVec::new(
+                Opts::new(
+                    "latticed_log_commit_waits_total",
+                    "Commits that waited for the disk, by cause: writer_backlog (the event log's \
+                     writer fell MAX_BACKLOG ops behind), clock_ceiling (the clock ceiling's \
+                     fsync fell half a block of stamps behind); rising: the disk holds up clients",
+                ),
+                &["cause"],
+            )?,
+            commit_wait_seconds: CounterVec::new(
+                Opts::new(
+                    "latticed_log_commit_wait_seconds_total",
+                    "Time commits spent waiting for the disk, by cause (see \
+                     latticed_log_commit_waits_total)",
+                ),
+                &["cause"],
+            )?,
             quarantines: IntCounter::new(
                 "latticed_log_quarantines_total",
                 "Damaged data directories moved aside at start-up",
@@ -72,18 +94,33 @@ impl LogMetrics {
         registry.register(Box::new(m.append_errors.clone()))?;
         registry.register(Box::new(m.writer_backlog.clone()))?;
         registry.register(Box::new(m.flush_seconds.clone()))?;
+        registry.register(Box::new(m.commit_waits.clone()))?;
+        registry.register(Box::new(m.commit_wait_seconds.clone()))?;
         registry.register(Box::new(m.quarantines.clone()))?;
         registry.register(Box::new(m.snapshot_age.clone()))?;
         Ok(m)
     }
 
-    /// Raise the append counters to the log's own totals (the writer thread counts them).
+    /// Raise the append and commit-wait counters to the log's own totals (the log's threads
+    /// count them).
     fn catch_up_counters(&self, totals: &latticed_eventlog::LogMetrics) {
         for (counter, total) in [
             (&self.appends, totals.appends),
             (&self.append_errors, totals.append_errors),
         ] {
             counter.inc_by(total.saturating_sub(counter.get()));
+        }
+        for (cause, waits) in [
+            ("writer_backlog", totals.backlog_waits),
+            ("clock_ceiling", totals.ceiling_waits),
+        ] {
+            let count = self.commit_waits.with_label_values(&[cause]);
+            count.inc_by(waits.count.saturating_sub(count.get()));
+            let seconds = self.commit_wait_seconds.with_label_values(&[cause]);
+            let behind = waits.total.as_secs_f64() - seconds.get();
+            if behind > 0.0 {
+                seconds.inc_by(behind);
+            }
         }
     }
 

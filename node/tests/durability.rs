@@ -254,6 +254,12 @@ async fn kill_9_under_write_load_keeps_everything_acknowledged_before_the_last_f
     );
     assert_eq!(node.metric("latticed_log_append_errors_total"), 0.0);
     assert_eq!(node.metric("latticed_log_writer_backlog"), 0.0);
+    assert_eq!(
+        node.metric(r#"latticed_log_commit_waits_total{cause="writer_backlog"}"#),
+        0.0,
+        "a handful of ops never fills the writer's backlog"
+    );
+    assert!(node.metric(r#"latticed_log_commit_wait_seconds_total{cause="clock_ceiling"}"#) >= 0.0);
 
     let history = whole_history(&mut alice, "#durable").await;
     let mut seen = BTreeMap::new();

@@ -1,5 +1,6 @@
-//! Clock ceilings persisted by the keeper's thread: asking never waits for the disk, a commit
-//! waits only for a ceiling that covers its stamp, and what was asked for survives a restart.
+//! Waiting for the disk. Clock ceilings persisted by the keeper's thread: asking never waits, a
+//! commit waits only for a ceiling that covers its stamp, and what was asked for survives a
+//! restart. Every wait of a commit, for a ceiling or for a full writer backlog, is counted.
 
 use std::ops::Bound;
 use std::sync::mpsc;
@@ -7,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latticed_crdt::NodeId;
-use latticed_eventlog::{EventLog, Scan, SledStorage, Space, Storage, StorageError};
+use latticed_eventlog::{
+    Entry, EventLog, Scan, SledStorage, Space, Storage, StorageError, MAX_BACKLOG,
+};
 use parking_lot::{Condvar, Mutex};
 
-use crate::support::fresh;
+use crate::support::{fresh, uid, Origin};
 
 /// Long enough for anything that does not wait for the disk to finish on a loaded machine.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -65,6 +68,7 @@ fn a_stored_ceiling_covers_counters_below_it_without_touching_the_disk() {
         gate.open();
         assert!(waited.is_ok(), "a stored ceiling made the commit wait");
     });
+    assert_eq!(log.metrics().ceiling_waits.count, 0);
 }
 
 #[test]
@@ -98,6 +102,46 @@ fn asking_returns_while_the_disk_is_stuck_and_a_commit_above_waits_for_it() {
         );
     });
     assert_eq!(log.clock_ceiling(NodeId(1)).unwrap(), 65_536);
+    let waits = log.metrics().ceiling_waits;
+    assert_eq!(waits.count, 1, "the one commit that waited is counted");
+    assert!(waits.total >= Duration::from_millis(200), "{waits:?}");
+}
+
+#[test]
+fn appends_that_wait_for_a_stuck_writer_are_counted() {
+    let (_dir, gate, log) = gated_log();
+    let writer = log.spawn_writer().expect("writer thread");
+    gate.close();
+    let mut origin = Origin::new(1);
+    // The writer's first batch holds at most MAX_BACKLOG; the queue behind it fills again.
+    let entries: Vec<Entry> = (1..=2 * MAX_BACKLOG as u64 + 2)
+        .map(|i| Entry::Op(origin.say(i, uid(1, 1), "#chan", i.into(), "x")))
+        .collect();
+    let (done, finished) = mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for entry in entries {
+                log.append_behind(entry);
+            }
+            done.send(()).unwrap();
+        });
+        // The writer holds its first batch at the gate; the backlog fills and the last append
+        // waits.
+        let early = finished.recv_timeout(Duration::from_millis(300));
+        gate.open();
+        assert!(
+            early.is_err(),
+            "the backlog limit did not hold the appender"
+        );
+        assert!(
+            finished.recv_timeout(PATIENCE).is_ok(),
+            "the appender stayed stuck"
+        );
+    });
+    drop(writer);
+    let waits = log.metrics().backlog_waits;
+    assert!(waits.count >= 1, "{waits:?}");
+    assert!(waits.total >= Duration::from_millis(300), "{waits:?}");
 }
 
 /// A log on sled behind a [`Gate`], open to begin with.
@@ -113,7 +157,7 @@ fn gated_log() -> (tempfile::TempDir, Arc<Gate>, EventLog) {
     (dir, gate, log)
 }
 
-/// Shuts the disk: flushes wait while it is closed.
+/// Shuts the disk: writes and flushes wait while it is closed.
 #[derive(Default)]
 struct Gate {
     closed: Mutex<bool>,
@@ -138,8 +182,8 @@ impl Gate {
     }
 }
 
-/// Sled behind a [`Gate`]: every flush first waits for the gate to be open, like a disk stuck
-/// behind other traffic.
+/// Sled behind a [`Gate`]: every write and flush first waits for the gate to be open, like a
+/// disk stuck behind other traffic.
 struct Gated {
     inner: SledStorage,
     gate: Arc<Gate>,
@@ -155,6 +199,7 @@ impl Storage for Gated {
     }
 
     fn insert(&self, space: Space, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        self.gate.pass();
         self.inner.insert(space, key, value)
     }
 
@@ -164,10 +209,12 @@ impl Storage for Gated {
         key: &[u8],
         value: &[u8],
     ) -> Result<bool, StorageError> {
+        self.gate.pass();
         self.inner.insert_if_absent(space, key, value)
     }
 
     fn remove(&self, space: Space, key: &[u8]) -> Result<(), StorageError> {
+        self.gate.pass();
         self.inner.remove(space, key)
     }
 
