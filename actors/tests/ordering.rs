@@ -6,18 +6,19 @@
 //! within one millisecond (UUIDv7s of two nodes in the same millisecond otherwise order at
 //! random).
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use latticed_actors::tenant::Foreign;
-use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
+use latticed_actors::{OpSink, Tenant};
 use latticed_config::TenantConfig;
 use latticed_crdt::{
     MessageKind, MessageTarget, MsgId, NodeId, Op, OpBody, OpId, Stamp, TenantId, Uid,
     CEILING_BLOCK, RESERVE_AHEAD,
 };
 use latticed_eventlog::EventLog;
-use prometheus::Registry;
 
 /// What the core asked of its sink, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,25 +46,7 @@ impl OpSink for RecordingSink {
 }
 
 fn tenant(sink: Arc<RecordingSink>, log: &EventLog) -> Tenant {
-    let node = NodeInfo {
-        id: NodeId(1),
-        server_name: "irc.test".into(),
-        description: "test".into(),
-        version: "test".into(),
-        started: "now".into(),
-        peers: Default::default(),
-        epoch: 1,
-    };
-    Tenant::new(
-        Arc::new(TenantConfig::default()),
-        node,
-        Metrics::register(&Registry::new())
-            .expect("metrics")
-            .for_tenant("default"),
-        sink,
-        log.clone(),
-        None,
-    )
+    support::tenant(TenantConfig::default(), sink, log)
 }
 
 fn arrive(uid: Uid) -> OpBody {

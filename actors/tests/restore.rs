@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use latticed_actors::tenant::{CoreSnapshot, Foreign, RestoreError};
-use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
+use latticed_actors::{OpSink, Tenant};
 use latticed_config::{CaseMappingName, TenantConfig};
 use latticed_crdt::{NodeId, Op, OpBody, OpId, Stamp, TenantId, Uid};
 use latticed_eventlog::EventLog;
-use prometheus::Registry;
 
-const NODE: NodeId = NodeId(1);
+mod support;
+
+use support::NODE;
 
 /// Stores every op and clock ceiling in the event log, as the node's sink does.
 struct LogAppender(EventLog);
@@ -34,24 +35,7 @@ fn tenant(name: &str, casemapping: CaseMappingName, log: &EventLog) -> Tenant {
         casemapping,
         ..TenantConfig::default()
     };
-    let metrics = Metrics::register(&Registry::new()).expect("metrics");
-    let node = NodeInfo {
-        id: NODE,
-        server_name: "irc.test".into(),
-        description: "test".into(),
-        version: "test".into(),
-        started: "now".into(),
-        peers: Default::default(),
-        epoch: 1,
-    };
-    Tenant::new(
-        Arc::new(config),
-        node,
-        metrics.for_tenant(name),
-        Arc::new(LogAppender(log.clone())),
-        log.clone(),
-        None,
-    )
+    support::tenant(config, Arc::new(LogAppender(log.clone())), log)
 }
 
 fn arrive(uid: Uid, nick: &str) -> OpBody {
