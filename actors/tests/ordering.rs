@@ -20,6 +20,8 @@ use latticed_crdt::{
 };
 use latticed_eventlog::EventLog;
 
+use support::arrive;
+
 /// What the core asked of its sink, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -49,19 +51,6 @@ fn tenant(sink: Arc<RecordingSink>, log: &EventLog) -> Tenant {
     support::tenant(TenantConfig::default(), sink, log)
 }
 
-fn arrive(uid: Uid) -> OpBody {
-    OpBody::UserArrive {
-        uid,
-        nick: format!("n{}", uid.n),
-        user: "u".into(),
-        host: "h".into(),
-        realname: "r".into(),
-        ip: "127.0.0.1".into(),
-        account: None,
-        modes: String::new(),
-    }
-}
-
 /// Op `seq` of node 2, stamped with `counter`.
 fn peer_op(seq: u64, counter: u64, body: OpBody) -> Op {
     Op {
@@ -87,7 +76,7 @@ fn every_commit_has_half_a_block_asked_for_and_waits_only_for_its_own_stamp() {
     let tenant = tenant(sink.clone(), &log);
     let mut core = tenant.lock();
     let alice = core.allocate_uid();
-    core.commit_quiet(arrive(alice));
+    core.commit_quiet(arrive(alice, "alice"));
     let commits = CEILING_BLOCK + RESERVE_AHEAD;
     for i in 0..commits {
         core.commit_quiet(OpBody::SetAway {
@@ -140,10 +129,13 @@ fn a_peer_stamp_far_ahead_sends_a_ceiling_above_it_to_the_disk_at_once() {
     let far = peer_op(
         1,
         1_000_000,
-        arrive(Uid {
-            node: NodeId(2),
-            n: 1,
-        }),
+        arrive(
+            Uid {
+                node: NodeId(2),
+                n: 1,
+            },
+            "far",
+        ),
     );
     assert!(matches!(
         core.apply_foreign(&far, false),
@@ -165,7 +157,7 @@ fn an_id_minted_after_a_peer_message_of_the_same_millisecond_sorts_after_it() {
         n: 1,
     };
     assert!(matches!(
-        core.apply_foreign(&peer_op(1, 1, arrive(carol)), false),
+        core.apply_foreign(&peer_op(1, 1, arrive(carol, "carol")), false),
         Foreign::Applied(_)
     ));
     // The peer's id: its clock 50 ms ahead of this node's (well within MSGID_FOLLOW_MS), so an

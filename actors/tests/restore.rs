@@ -12,7 +12,7 @@ use latticed_eventlog::EventLog;
 
 mod support;
 
-use support::NODE;
+use support::{arrive, NODE};
 
 /// Stores every op and clock ceiling in the event log, as the node's sink does.
 struct LogAppender(EventLog);
@@ -36,19 +36,6 @@ fn tenant(name: &str, casemapping: CaseMappingName, log: &EventLog) -> Tenant {
         ..TenantConfig::default()
     };
     support::tenant(config, Arc::new(LogAppender(log.clone())), log)
-}
-
-fn arrive(uid: Uid, nick: &str) -> OpBody {
-    OpBody::UserArrive {
-        uid,
-        nick: nick.into(),
-        user: "u".into(),
-        host: "h".into(),
-        realname: "r".into(),
-        ip: "127.0.0.1".into(),
-        account: None,
-        modes: String::new(),
-    }
 }
 
 fn topic(text: &str, by: Uid) -> OpBody {

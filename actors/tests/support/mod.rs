@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use latticed_actors::{Metrics, NodeInfo, OpSink, Tenant};
 use latticed_config::TenantConfig;
-use latticed_crdt::NodeId;
+use latticed_crdt::{NodeId, OpBody, Uid};
 use latticed_eventlog::EventLog;
 use prometheus::Registry;
 
@@ -33,4 +33,18 @@ pub fn tenant(config: TenantConfig, sink: Arc<dyn OpSink>, log: &EventLog) -> Te
         log.clone(),
         None,
     )
+}
+
+/// The op of user `uid` arriving as `nick`.
+pub fn arrive(uid: Uid, nick: &str) -> OpBody {
+    OpBody::UserArrive {
+        uid,
+        nick: nick.into(),
+        user: "u".into(),
+        host: "h".into(),
+        realname: "r".into(),
+        ip: "127.0.0.1".into(),
+        account: None,
+        modes: String::new(),
+    }
 }
