@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 
-use latticed_crdt::{Change, NodeId, Op, OpBody, Uid};
+use latticed_crdt::{Change, ChannelView, NodeId, Op, OpBody, Uid};
 use latticed_proto::Message;
 
 use crate::caps::Caps;
@@ -67,6 +67,17 @@ impl Core {
     /// Users this node's clients can see.
     pub fn visible_user_count(&self) -> usize {
         self.state.user_count().saturating_sub(self.hidden.len())
+    }
+
+    /// Members of `chan` this node's clients can see (LIST's count). 0 means every member is
+    /// hidden: to this node's clients, who saw them all quit, the channel is gone.
+    pub fn visible_member_count(&self, chan: &ChannelView) -> usize {
+        if self.hidden.is_empty() {
+            return chan.member_count();
+        }
+        chan.members()
+            .filter(|(uid, _)| self.is_visible(*uid))
+            .count()
     }
 
     /// Users this node's clients can see with user mode `mode` set (LUSERS: invisible, opers).

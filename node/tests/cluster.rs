@@ -140,6 +140,37 @@ impl Watched {
         }
     }
 
+    /// Asks LIST until its entries (channel name and member count) are exactly `want`, for at
+    /// most [`CONVERGE`]; lines that are not part of the LIST reply are kept in `seen`.
+    async fn list_becomes(&mut self, want: &[(&str, &str)]) {
+        let deadline = Instant::now() + CONVERGE;
+        loop {
+            self.client.send("LIST").await;
+            let reply = self.client.collect_until("323").await;
+            let (entries, other): (Vec<Msg>, Vec<Msg>) = reply
+                .into_iter()
+                .partition(|m| ["321", "322", "323"].contains(&m.command.as_str()));
+            self.seen.extend(other);
+            let listed: BTreeSet<(String, String)> = entries
+                .iter()
+                .filter(|m| m.command == "322")
+                .map(|m| (m.param(1).to_lowercase(), m.param(2).to_string()))
+                .collect();
+            let wanted: BTreeSet<(String, String)> = want
+                .iter()
+                .map(|(chan, count)| (chan.to_lowercase(), count.to_string()))
+                .collect();
+            if listed == wanted {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.client
+                    .fail(&format!("LIST said {listed:?}, not {wanted:?}"));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Round-trips a PING, keeping what arrived before the PONG.
     async fn sync(&mut self) {
         let lines = self.client.sync().await;
@@ -881,6 +912,9 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
     alice
         .lusers_become("There are 1 users and 1 invisible on 2 servers")
         .await;
+    let carols_own = "#carolsown";
+    carol.client.join(carols_own).await;
+    alice.list_becomes(&[(chan, "2"), (carols_own, "1")]).await;
     for member in [&mut alice, &mut carol] {
         member.sync().await;
         member.seen.clear();
@@ -898,6 +932,8 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
     let names = alice.client.names(chan).await;
     assert_eq!(names.len(), 1, "only alice is left: {names:?}");
     assert_eq!(bare_nick(&names[0]), "alice");
+    // LIST agrees: carol is not counted, and her channel, where alice saw everyone quit, is gone.
+    alice.list_becomes(&[(chan, "1")]).await;
     alice.client.send("WHOIS carol").await;
     alice
         .expect("401 for the hidden carol", |m| m.command == "401")

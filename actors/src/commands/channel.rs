@@ -378,8 +378,8 @@ pub fn list(ctx: &mut Ctx<'_>, msg: &Message) {
         if chan.flag('s') && !is_member && !hidden_ok {
             continue;
         }
-        let count = chan.member_count();
-        if count < min_users || count > max_users {
+        let count = ctx.core.visible_member_count(chan);
+        if count == 0 || count < min_users || count > max_users {
             continue;
         }
         let topic = chan.topic().map(|t| t.text.clone()).unwrap_or_default();
