@@ -20,8 +20,10 @@ pub struct AdminState {
     pub registry: Registry,
     /// Set once every client listener is bound.
     pub ready: Arc<AtomicBool>,
-    /// The node's event log, for /admin/*.
+    /// The node's event log, for /admin/* and its live metrics.
     pub log: latticed_eventlog::EventLog,
+    /// The event log's metrics, read from the log at every scrape.
+    pub log_metrics: crate::storage::LogMetrics,
     /// Bearer token for /admin/*; without one, /admin/* is refused.
     pub token: Option<String>,
     /// The cluster links and their metrics, refreshed on every scrape.
@@ -46,6 +48,7 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     if let Some((cluster, metrics)) = &state.cluster {
         metrics.refresh(cluster);
     }
+    state.log_metrics.read_live(&state.log);
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
     match encoder.encode(&state.registry.gather(), &mut body) {

@@ -301,7 +301,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     tasks.push(tokio::spawn(storage::flush_loop(
         log.clone(),
         std::time::Duration::from_millis(config.node.flush_interval_ms),
-        log_metrics,
+        log_metrics.clone(),
         stop.clone(),
     )));
 
@@ -314,6 +314,7 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
         registry,
         ready: ready.clone(),
         log: log.clone(),
+        log_metrics,
         token: config.admin.token.clone(),
         cluster: cluster.clone().map(|handle| (handle, repl_metrics)),
     });

@@ -48,8 +48,8 @@ impl LogMetrics {
             )?,
             writer_backlog: IntGauge::new(
                 "latticed_log_writer_backlog",
-                "Ops handed to the event log's writer thread and not yet written (sampled before \
-                 each flush); high and rising: the disk limits how fast the node commits",
+                "Ops handed to the event log's writer thread and not yet written (read at every \
+                 scrape); high and rising: the disk limits how fast the node commits",
             )?,
             flush_seconds: Histogram::with_opts(
                 HistogramOpts::new(
@@ -99,6 +99,14 @@ impl LogMetrics {
         registry.register(Box::new(m.quarantines.clone()))?;
         registry.register(Box::new(m.snapshot_age.clone()))?;
         Ok(m)
+    }
+
+    /// Read what the log's own threads keep: the writer's backlog as it is now, and the append
+    /// and commit-wait totals. Called at every scrape, so a disk stuck in the middle of a flush
+    /// shows at once, and after every flush.
+    pub fn read_live(&self, log: &EventLog) {
+        self.writer_backlog.set(log.writer_backlog() as i64);
+        self.catch_up_counters(&log.metrics());
     }
 
     /// Raise the append and commit-wait counters to the log's own totals (the log's threads
@@ -193,7 +201,6 @@ pub async fn flush_loop(
         let log2 = log.clone();
         let metrics2 = metrics.clone();
         let flushed = tokio::task::spawn_blocking(move || {
-            metrics2.writer_backlog.set(log2.writer_backlog() as i64);
             let started = Instant::now();
             let result = log2.flush();
             metrics2
@@ -202,7 +209,7 @@ pub async fn flush_loop(
             if let Ok(size) = log2.size_on_disk() {
                 metrics2.size_bytes.set(size as i64);
             }
-            metrics2.catch_up_counters(&log2.metrics());
+            metrics2.read_live(&log2);
             result
         })
         .await;

@@ -128,10 +128,15 @@ fn appends_that_wait_for_a_stuck_writer_are_counted() {
         // The writer holds its first batch at the gate; the backlog fills and the last append
         // waits.
         let early = finished.recv_timeout(Duration::from_millis(300));
+        let stuck_backlog = log.writer_backlog();
         gate.open();
         assert!(
             early.is_err(),
             "the backlog limit did not hold the appender"
+        );
+        assert_eq!(
+            stuck_backlog, MAX_BACKLOG,
+            "the backlog reads full while the disk is stuck, with no flush to sample it"
         );
         assert!(
             finished.recv_timeout(PATIENCE).is_ok(),
@@ -139,6 +144,7 @@ fn appends_that_wait_for_a_stuck_writer_are_counted() {
         );
     });
     drop(writer);
+    assert_eq!(log.writer_backlog(), 0, "everything queued was written");
     let waits = log.metrics().backlog_waits;
     assert!(waits.count >= 1, "{waits:?}");
     assert!(waits.total >= Duration::from_millis(300), "{waits:?}");
