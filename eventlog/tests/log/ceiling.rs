@@ -5,7 +5,7 @@
 use std::ops::Bound;
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use latticed_crdt::NodeId;
 use latticed_eventlog::{
@@ -128,6 +128,11 @@ fn appends_that_wait_for_a_stuck_writer_are_counted() {
         // The writer holds its first batch at the gate; the backlog fills and the last append
         // waits.
         let early = finished.recv_timeout(Duration::from_millis(300));
+        // The backlog reads full while the disk is stuck, with no flush to sample it.
+        let deadline = Instant::now() + PATIENCE;
+        while log.writer_backlog() < MAX_BACKLOG && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let stuck_backlog = log.writer_backlog();
         gate.open();
         assert!(
@@ -136,7 +141,7 @@ fn appends_that_wait_for_a_stuck_writer_are_counted() {
         );
         assert_eq!(
             stuck_backlog, MAX_BACKLOG,
-            "the backlog reads full while the disk is stuck, with no flush to sample it"
+            "the backlog while the disk is stuck"
         );
         assert!(
             finished.recv_timeout(PATIENCE).is_ok(),
