@@ -142,6 +142,7 @@ async fn send_hello<T>(
 ) -> Result<(), HandshakeError> {
     let hello = Hello {
         protocol_version: PROTOCOL_VERSION,
+        payload_version: shared.settings.payload_version,
         node_id: shared.settings.node_id.0,
         node_name: shared.settings.node_name.clone(),
         epoch: shared.epoch,
@@ -224,6 +225,12 @@ fn verdict<T>(
         return Err(RejectReason::WrongSecret);
     }
     tls::check_peer_name(conn, &hello.node_name)?;
+    if hello.payload_version != shared.settings.payload_version {
+        return Err(RejectReason::PayloadVersion {
+            ours: shared.settings.payload_version,
+            theirs: hello.payload_version,
+        });
+    }
     let id = NodeId(hello.node_id);
     if let Some(peer) = expected {
         if peer.id != id || !peer.name.eq_ignore_ascii_case(&hello.node_name) {

@@ -21,6 +21,14 @@ pub enum RejectReason {
         /// The peer's version.
         theirs: u32,
     },
+    /// The peer's application frames are another version (another build of the node).
+    #[error("the peer's frames are version {theirs}, ours are version {ours}: run the same build on every node")]
+    PayloadVersion {
+        /// This node's payload version.
+        ours: u32,
+        /// The peer's payload version.
+        theirs: u32,
+    },
     /// The peer's Hello was missing, malformed or late.
     #[error("bad Hello: {0}")]
     BadHello(String),

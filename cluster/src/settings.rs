@@ -77,6 +77,11 @@ pub struct ClusterSettings {
     pub max_frame_bytes: usize,
     /// Reconnect delays.
     pub backoff: BackoffSettings,
+    /// The version of the frames the application sends (the encoding of `T`): a peer whose
+    /// version differs is refused at the handshake with a reason naming both, instead of
+    /// linking and failing on the first frame it cannot decode. Raise it with every change to
+    /// that encoding. 0 in [`ClusterSettings::new`].
+    pub payload_version: u32,
 }
 
 impl ClusterSettings {
@@ -108,6 +113,7 @@ impl ClusterSettings {
             event_capacity: DEFAULT_EVENT_CAPACITY,
             max_frame_bytes: MAX_FRAME_BYTES,
             backoff: BackoffSettings::default(),
+            payload_version: 0,
         }
     }
 
@@ -216,6 +222,7 @@ impl fmt::Debug for ClusterSettings {
             .field("event_capacity", &self.event_capacity)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("backoff", &self.backoff)
+            .field("payload_version", &self.payload_version)
             .finish_non_exhaustive()
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::membership::PeerInfo;
 
 /// Version of everything in this module. A peer with another version is refused with a clear reason.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+/// 2: the Hello carries the payload version ([`ClusterSettings::payload_version`](crate::ClusterSettings::payload_version)).
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 /// ALPN protocol id: a TLS peer that speaks something else fails the handshake instead of being
 /// mistaken for a node.
@@ -23,6 +24,8 @@ pub(crate) const PROOF_BYTES: usize = 32;
 pub(crate) struct Hello {
     /// [`PROTOCOL_VERSION`] of the sender.
     pub protocol_version: u32,
+    /// The version of the sender's own frames (`T`), which must be this node's too.
+    pub payload_version: u32,
     /// The sender's `node.id`.
     pub node_id: u32,
     /// The sender's `node.name`, which its certificate must be valid for.
@@ -104,6 +107,7 @@ mod tests {
     fn the_protocol_version_is_readable_on_its_own() {
         let hello = Hello {
             protocol_version: 77,
+            payload_version: 5,
             node_id: 3,
             node_name: "irc3.example.net".into(),
             epoch: 42,

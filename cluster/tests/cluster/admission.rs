@@ -1,5 +1,5 @@
 //! Links that must not come up: another CA, a name the cluster does not list, a wrong secret, a peer
-//! lying about its id. Each refusal is recorded with its reason, and no `PeerUp` is ever reported.
+//! lying about its id, another build's frames. Each refusal is recorded with its reason, and no `PeerUp` is ever reported.
 
 use std::time::Duration;
 
@@ -121,6 +121,41 @@ async fn a_configured_name_under_another_id_is_refused() {
         )
     })
     .await;
+    never_linked(&mut a_events);
+    never_linked(&mut b_events);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_of_another_payload_version_is_refused_naming_both() {
+    let ca = TestCa::new("payload");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let mut a_settings = settings(&ca, 1, a_addr, &[peer(2, b_addr)]);
+    a_settings.payload_version = 7;
+    let (a, mut a_events) = start(a_settings).await;
+    let mut b_settings = settings(&ca, 2, b_addr, &[peer(1, a_addr)]);
+    b_settings.payload_version = 8;
+    let (b, mut b_events) = start(b_settings).await;
+
+    let mismatch = |reason: &RejectReason| {
+        matches!(
+            reason,
+            RejectReason::PayloadVersion { ours: 7, theirs: 8 }
+                | RejectReason::PayloadVersion { ours: 8, theirs: 7 }
+        )
+    };
+    eventually("a node to refuse the other's payload version", || {
+        [&a, &b].iter().any(|node| {
+            node.recent_rejections()
+                .iter()
+                .any(|rejection| mismatch(&rejection.reason))
+        })
+    })
+    .await;
+    let reason = RejectReason::PayloadVersion { ours: 7, theirs: 8 }.to_string();
+    assert!(reason.contains('7') && reason.contains('8'), "{reason}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     never_linked(&mut a_events);
     never_linked(&mut b_events);
     a.shutdown().await;
