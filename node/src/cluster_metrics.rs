@@ -25,6 +25,9 @@ pub struct ReplMetrics {
     /// Local ops a peer got from the event log instead of live, because its link queue was full
     /// (counted once per peer and op).
     pub ops_sent_from_log: IntCounter,
+    /// Peers' live ops passed on to peers whose own link to their origin is down (reach.rs),
+    /// counted once per receiving peer and op.
+    pub ops_relayed: IntCounter,
     /// Ops a peer lacked when it last told us its version vector.
     pub lag_ops: IntGaugeVec,
     /// A peer linked again after its link went down.
@@ -73,6 +76,10 @@ impl ReplMetrics {
                 "latticed_replication_ops_sent_from_log_total",
                 "Local ops a peer got from the event log, in order, because its link queue was full",
             )?,
+            ops_relayed: IntCounter::new(
+                "latticed_replication_ops_relayed_total",
+                "Peers' live ops passed on to peers cut off from their origin (partial partition)",
+            )?,
             ops_applied: IntCounter::new(
                 "latticed_replication_ops_applied_total",
                 "Ops from peers applied on this node",
@@ -114,6 +121,7 @@ impl ReplMetrics {
         registry.register(Box::new(m.ops_shipped.clone()))?;
         registry.register(Box::new(m.ops_applied.clone()))?;
         registry.register(Box::new(m.ops_sent_from_log.clone()))?;
+        registry.register(Box::new(m.ops_relayed.clone()))?;
         registry.register(Box::new(m.lag_ops.clone()))?;
         registry.register(Box::new(m.heals.clone()))?;
         registry.register(Box::new(m.split_expiries.clone()))?;

@@ -9,6 +9,7 @@ mod incarnation;
 pub mod inspect;
 mod lagging;
 mod listener;
+mod reach;
 mod rehash;
 pub mod replication;
 mod retention;
@@ -144,12 +145,13 @@ pub async fn start_with(config: Config, options: StartOptions) -> Result<Running
     };
     let cluster = match &config.cluster {
         Some(cluster_config) => {
-            let settings = latticed_cluster::ClusterSettings::from_config(
+            let mut settings = latticed_cluster::ClusterSettings::from_config(
                 &config.node,
                 cluster_config,
                 options.join,
             )
             .context("reading the cluster settings")?;
+            settings.payload_version = replication::FRAME_VERSION;
             let (handle, events) =
                 latticed_cluster::Cluster::start::<replication::ReplFrame>(settings)
                     .context("starting the cluster links")?;

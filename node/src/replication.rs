@@ -1,7 +1,9 @@
 //! Replication between nodes: every op a node creates is shipped to its peers; when a link comes
 //! up the two sides exchange version vectors and send each other exactly what the other lacks;
 //! ops from peers are applied through the same path as local ones (and rendered to local clients)
-//! and stored in this node's event log, so any node's log holds the whole network.
+//! and stored in this node's event log, so any node's log holds the whole network. Nodes also
+//! tell each other whom they are linked to, so a node cut off from one peer but still linked to
+//! another is neither shown as split nor left without that peer's live ops (reach.rs).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::Duration;
 use latticed_actors::outbound::WakeBatch;
 use latticed_actors::tenant::{CoreSnapshot, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
-use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId};
+use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId, SendError};
 use latticed_crdt::{Op, OpBody, TenantId};
 use latticed_eventlog::{Entry, EventLog, VersionVector};
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster_metrics::ReplMetrics;
+use crate::reach::Reach;
 use crate::shipping::Shipper;
 use crate::split_timers::SplitTimers;
 
@@ -27,6 +30,12 @@ pub(crate) const CATCH_UP_BATCH: usize = 512;
 /// Most op frames applied in one run before local clients are woken (see
 /// [`Replicator::receive_queued_ops`]).
 const OPS_FRAMES_PER_BATCH: usize = 64;
+
+/// Version of the encoding of [`ReplFrame`] and everything in it (ops, entries, snapshots),
+/// checked when two nodes link: a node of another build is refused with both versions named,
+/// instead of linking and dropping the link at the first frame it cannot read. Raise it with
+/// every change to that encoding. 1: the first versioned form (`Relayed` and `Links` added).
+pub const FRAME_VERSION: u32 = 1;
 
 /// What nodes say to each other.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -56,6 +65,20 @@ pub enum ReplFrame {
         /// The ops (or pruned-message placeholders).
         entries: Vec<Entry>,
     },
+    /// A live [`ReplFrame::Ops`] frame of another node, passed on by a node linked to both
+    /// because the receiver's own link to its origin is down (reach.rs). Applied like the
+    /// original; never passed on again.
+    Relayed {
+        /// The tenant.
+        tenant: TenantId,
+        /// The causal past of the last op, as its origin sent it.
+        after: VersionVector,
+        /// The origin's ops.
+        entries: Vec<Entry>,
+    },
+    /// "These are the nodes I am linked to now": sent to every linked peer whenever a link of
+    /// the sender comes up or goes down, and to a peer when its link comes up.
+    Links(Vec<NodeId>),
 }
 
 /// An [`OpSink`] that records locally (appending to the event log), then ships the op to every
@@ -155,9 +178,11 @@ impl Replicator {
         let mut seen_down: HashSet<NodeId> = HashSet::new();
         let mut splits = SplitTimers::new(self.grace);
         let mut returning: HashSet<NodeId> = HashSet::new();
+        let mut reach = Reach::new(self.cluster.node_id());
+        let mut known = self.peers_with_users();
         let start = tokio::time::Instant::now();
-        for peer in self.peers_with_users() {
-            splits.down(peer, start);
+        for peer in &known {
+            splits.down(*peer, start);
         }
         loop {
             let deadline = splits.next_deadline();
@@ -186,17 +211,27 @@ impl Replicator {
                     if seen_down.remove(&id) {
                         self.metrics.heals.inc();
                     }
-                    if splits.up(id) {
-                        returning.insert(id);
-                    }
+                    reach.up(id);
+                    self.reassess(&reach, &mut known, &mut splits, &mut returning);
+                    self.tell_links(&reach).await;
                     self.send_vectors(id, None).await;
                 }
                 ClusterEvent::PeerDown { id, epoch } => {
-                    tracing::warn!(peer = %id, epoch, grace_secs = self.grace.as_secs_f64(), "peer link down; its users stay shown for the grace period");
                     seen_down.insert(id);
-                    splits.down(id, tokio::time::Instant::now());
+                    reach.down(id);
+                    if reach.reachable(id) {
+                        tracing::warn!(peer = %id, epoch, "peer link down; still reachable through another peer, which passes its ops on");
+                    } else {
+                        tracing::warn!(peer = %id, epoch, grace_secs = self.grace.as_secs_f64(), "peer link down; its users stay shown for the grace period");
+                    }
+                    self.reassess(&reach, &mut known, &mut splits, &mut returning);
+                    self.tell_links(&reach).await;
                 }
                 ClusterEvent::Frame { from, frame } => match frame {
+                    ReplFrame::Links(links) => {
+                        reach.links_of(from, links);
+                        self.reassess(&reach, &mut known, &mut splits, &mut returning);
+                    }
                     ReplFrame::Vectors(vectors) => {
                         if returning.remove(&from) {
                             self.show_users_of(from, &vectors);
@@ -209,16 +244,16 @@ impl Replicator {
                         applied,
                         state,
                     } => self.receive_snapshot(from, &tenant, applied, *state),
-                    ReplFrame::Ops {
-                        tenant,
-                        after,
-                        entries,
-                    } => {
+                    frame @ (ReplFrame::Ops { .. } | ReplFrame::Relayed { .. }) => {
                         let resync = {
                             let _wakes = WakeBatch::begin();
-                            let mut resync = self.receive(from, tenant, after, entries);
+                            let mut resync = self.receive_op_frame(&reach, from, frame);
                             if early.is_empty() {
-                                resync.extend(self.receive_queued_ops(&mut events, &mut early));
+                                resync.extend(self.receive_queued_ops(
+                                    &reach,
+                                    &mut events,
+                                    &mut early,
+                                ));
                             }
                             resync
                         };
@@ -237,6 +272,7 @@ impl Replicator {
     /// other event stops the run and is handled next, in order. Returns the resyncs needed.
     fn receive_queued_ops(
         &self,
+        reach: &Reach,
         events: &mut mpsc::Receiver<ClusterEvent<ReplFrame>>,
         early: &mut VecDeque<ClusterEvent<ReplFrame>>,
     ) -> Vec<(NodeId, TenantId)> {
@@ -245,13 +281,8 @@ impl Replicator {
             match events.try_recv() {
                 Ok(ClusterEvent::Frame {
                     from,
-                    frame:
-                        ReplFrame::Ops {
-                            tenant,
-                            after,
-                            entries,
-                        },
-                }) => resync.extend(self.receive(from, tenant, after, entries)),
+                    frame: frame @ (ReplFrame::Ops { .. } | ReplFrame::Relayed { .. }),
+                }) => resync.extend(self.receive_op_frame(reach, from, frame)),
                 Ok(other) => {
                     early.push_back(other);
                     break;
@@ -260,6 +291,126 @@ impl Replicator {
             }
         }
         resync
+    }
+
+    /// An op frame from `from`: a live frame of its own ops is first passed on to the peers
+    /// cut off from it (reach.rs), then either kind is applied. Returns the resyncs needed.
+    fn receive_op_frame(
+        &self,
+        reach: &Reach,
+        from: NodeId,
+        frame: ReplFrame,
+    ) -> Vec<(NodeId, TenantId)> {
+        match frame {
+            ReplFrame::Ops {
+                tenant,
+                after,
+                entries,
+            } => {
+                if let Some(after) = &after {
+                    self.relay(reach, from, &tenant, after, &entries);
+                }
+                self.receive(from, tenant, after, entries)
+            }
+            ReplFrame::Relayed {
+                tenant,
+                after,
+                entries,
+            } => self.receive(from, tenant, Some(after), entries),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Pass a live frame of `origin`'s ops on to the linked peers whose own link to `origin` is
+    /// down and for which this node is the relay. Catch-up frames are not passed on: a peer gets
+    /// what it lacks through its own version-vector exchanges, and a gap in what it is passed
+    /// starts one with this node. A full queue is waited for on a task of its own; the receiver
+    /// holds back or resyncs whatever that reorders.
+    fn relay(
+        &self,
+        reach: &Reach,
+        origin: NodeId,
+        tenant: &TenantId,
+        after: &VersionVector,
+        entries: &[Entry],
+    ) {
+        let targets = reach.relay_targets(origin);
+        if targets.is_empty() {
+            return;
+        }
+        let frame = ReplFrame::Relayed {
+            tenant: tenant.clone(),
+            after: after.clone(),
+            entries: entries.to_vec(),
+        };
+        let encoded = match self.cluster.encode(&frame) {
+            Ok(encoded) => encoded,
+            Err(err) => {
+                tracing::warn!(%origin, %err, "could not encode ops to pass on; the peers cut off from their origin resync");
+                return;
+            }
+        };
+        for peer in targets {
+            match self.cluster.send_encoded(peer, &encoded) {
+                Ok(()) => {}
+                Err(SendError::QueueFull { .. }) => {
+                    let cluster = self.cluster.clone();
+                    let frame = frame.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = cluster.send_wait(peer, &frame).await {
+                            tracing::debug!(%peer, %err, "could not pass ops on; the peer resyncs when linked");
+                        }
+                    });
+                }
+                Err(err) => {
+                    tracing::debug!(%peer, %err, "could not pass ops on; the peer resyncs when linked");
+                    continue;
+                }
+            }
+            self.metrics.ops_relayed.inc_by(entries.len() as u64);
+        }
+    }
+
+    /// After this node's links or a peer's changed: start the grace period of every known node
+    /// no longer reachable, and end it for those reachable again. Users hidden because their
+    /// node's grace period ran out are shown again at once when it is reachable through a peer;
+    /// over a link of its own, once its version vectors arrive (`returning`), which tell its
+    /// current incarnation.
+    fn reassess(
+        &self,
+        reach: &Reach,
+        known: &mut BTreeSet<NodeId>,
+        splits: &mut SplitTimers,
+        returning: &mut HashSet<NodeId>,
+    ) {
+        known.extend(reach.known());
+        let now = tokio::time::Instant::now();
+        for node in known.iter().copied() {
+            if !reach.reachable(node) {
+                splits.down(node, now);
+            } else if splits.up(node) {
+                if reach.is_linked(node) {
+                    returning.insert(node);
+                } else {
+                    let vectors: Vec<(TenantId, VersionVector)> = self
+                        .tenants
+                        .keys()
+                        .map(|t| (t.clone(), self.log.version_vector(t)))
+                        .collect();
+                    self.show_users_of(node, &vectors);
+                }
+            }
+        }
+    }
+
+    /// Tell every linked peer whom this node is linked to now.
+    async fn tell_links(&self, reach: &Reach) {
+        let frame = ReplFrame::Links(reach.linked());
+        for peer in reach.linked() {
+            if let Err(err) = self.cluster.send_wait(peer, &frame).await {
+                tracing::debug!(%peer, %err, "could not tell a peer this node's links");
+            }
+        }
     }
 
     /// Nodes other than this one whose users are in some tenant's state but that are not linked
@@ -290,9 +441,10 @@ impl Replicator {
         tracing::warn!(%peer, users = hidden, "grace period over: the peer's users are shown as split");
     }
 
-    /// An expired peer linked again and sent its first version vectors: show its users again,
-    /// those of its current incarnation (the newest of its origins in the vectors). Done before
-    /// any of the peer's catch-up ops, which follow the vectors on the same link, are applied.
+    /// An expired peer is reachable again: show its users again, those of its current
+    /// incarnation (the newest of its origins in `vectors`). Over its own link `vectors` are its
+    /// first version vectors, handled before any of its catch-up ops, which follow on the same
+    /// link; through a peer they are this node's, and ops of a newer incarnation arrive passed on.
     fn show_users_of(&self, peer: NodeId, vectors: &[(TenantId, VersionVector)]) {
         let Some(incarnation) = crate::incarnation::newest_incarnation_in(vectors, peer) else {
             // A peer whose log holds none of its own ops starts afresh (new or quarantined

@@ -171,6 +171,15 @@ impl Watched {
         }
     }
 
+    /// The lines seen so far that a split shorter than the grace period must never show
+    /// ([`SPLIT_SIGNS`]).
+    fn split_signs(&self) -> Vec<&Msg> {
+        self.seen
+            .iter()
+            .filter(|m| SPLIT_SIGNS.contains(&m.command.as_str()))
+            .collect()
+    }
+
     /// Round-trips a PING, keeping what arrived before the PONG.
     async fn sync(&mut self) {
         let lines = self.client.sync().await;
@@ -731,11 +740,7 @@ async fn a_split_shorter_than_the_grace_period_is_invisible() {
     }
     for member in [&mut alice, &mut bob, &mut carol, &mut dan] {
         member.sync().await;
-        let signs: Vec<&Msg> = member
-            .seen
-            .iter()
-            .filter(|m| SPLIT_SIGNS.contains(&m.command.as_str()))
-            .collect();
+        let signs = member.split_signs();
         assert!(
             signs.is_empty(),
             "{} saw signs of a split during a short pause: {signs:#?}",
@@ -956,11 +961,7 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
     say(&mut carol, chan, "carol is back", &mut [&mut alice]).await;
     alice.sync().await;
     carol.sync().await;
-    let shown: Vec<&Msg> = carol
-        .seen
-        .iter()
-        .filter(|m| SPLIT_SIGNS.contains(&m.command.as_str()))
-        .collect();
+    let shown = carol.split_signs();
     assert!(
         shown.is_empty(),
         "node 2's grace period never expired, yet carol saw: {shown:#?}"
@@ -1000,6 +1001,111 @@ async fn a_split_longer_than_the_grace_period_quits_and_rejoins_the_lost_users()
         v.nicks() == BTreeSet::from(["alice", "dave"])
     })
     .await;
+}
+
+/// A partial partition: the link between nodes 1 and 3 is cut for well past the grace period
+/// while both stay linked to node 2. Node 2 tells both that it still reaches the other, so nobody
+/// is shown as split, and it passes each side's live ops on, so messages between the two sides
+/// keep arriving as they are sent. Mending the link changes nothing a client sees.
+#[tokio::test]
+async fn a_partial_partition_is_bridged_by_the_peer_linked_to_both_sides() {
+    let timing = Timing {
+        keepalive_ms: 300,
+        idle_timeout_ms: 1000,
+        grace_period_secs: 2,
+        ..Timing::DEFAULT
+    };
+    let chan = "#bridged";
+    let cluster = Cluster::start_with_cuttable(3, timing, &[(1, 3)]).await;
+    let mut alice = Watched::register(&cluster, 1, "alice").await;
+    alice.client.join(chan).await;
+    let mut carol = Watched::register(&cluster, 3, "carol").await;
+    wait_for_member(&mut carol, chan, "alice").await;
+    carol.client.join(chan).await;
+    alice.expect_join("carol", chan).await;
+    for member in [&mut alice, &mut carol] {
+        member.sync().await;
+        member.seen.clear();
+    }
+
+    cluster.cut(1, 3);
+    for node in [1, 3] {
+        peers_up_become(&cluster, node, 1.0).await;
+    }
+    // Past the grace period, counted from the links' end.
+    tokio::time::sleep(Duration::from_secs(timing.grace_period_secs + 1)).await;
+    say(
+        &mut carol,
+        chan,
+        "from node 3 across the cut",
+        &mut [&mut alice],
+    )
+    .await;
+    say(
+        &mut alice,
+        chan,
+        "from node 1 across the cut",
+        &mut [&mut carol],
+    )
+    .await;
+    alice.client.send("WHOIS carol").await;
+    alice
+        .expect("carol's WHOIS", |m| {
+            m.command == "311" || m.command == "401"
+        })
+        .await;
+    assert!(
+        alice.seen.iter().any(|m| m.command == "311"),
+        "carol must stay known on node 1: {:?}",
+        alice.seen
+    );
+    assert!(
+        cluster
+            .node(2)
+            .metric("latticed_replication_ops_relayed_total")
+            >= 2.0
+    );
+    for node in [1, 3] {
+        assert_eq!(
+            cluster
+                .node(node)
+                .metric("latticed_cluster_split_expiries_total"),
+            0.0,
+            "node {node} counted a split"
+        );
+    }
+
+    cluster.mend(1, 3);
+    for node in [1, 3] {
+        peers_up_become(&cluster, node, 2.0).await;
+    }
+    say(&mut carol, chan, "from node 3, mended", &mut [&mut alice]).await;
+    say(&mut alice, chan, "from node 1, mended", &mut [&mut carol]).await;
+    for member in [&mut alice, &mut carol] {
+        member.sync().await;
+        let shown = member.split_signs();
+        assert!(
+            shown.is_empty(),
+            "{} saw signs of a split: {shown:#?}",
+            member.nick()
+        );
+    }
+}
+
+/// Waits until node `node` reports `want` linked peers.
+async fn peers_up_become(cluster: &Cluster, node: u64, want: f64) {
+    let deadline = Instant::now() + CONVERGE;
+    loop {
+        let up = cluster.node(node).metric("latticed_cluster_peers_up");
+        if up == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node {node} has {up} peers up, not {want}, after {CONVERGE:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// Issue 4, item 2: a node joining a cluster whose log is long starts from a peer's snapshot, so

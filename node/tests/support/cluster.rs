@@ -6,6 +6,7 @@
 //! loopback ports, lists every node as a peer of every other, and starts them all. A node can be
 //! crashed (SIGKILL), restarted on the same data directory and ports, paused (SIGSTOP) and resumed
 //! (SIGCONT); [`Cluster::join`] adds a node with `--join` instead of a peer list.
+//! [`Cluster::start_with_cuttable`] puts chosen links behind [`LinkProxy`]s a test can cut.
 //!
 //! Every child is killed when its [`ClusterNode`] drops, also when a test panics (a paused child
 //! too: SIGKILL ends a stopped process), and the tail of its output is then printed.
@@ -19,6 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::open_tenant;
+use super::link_proxy::LinkProxy;
 use super::process::metric_value;
 use super::{http, Client};
 
@@ -86,12 +88,21 @@ pub struct Cluster {
     nodes: Vec<ClusterNode>,
     root: tempfile::TempDir,
     timing: Timing,
+    /// For each cuttable link (a, b) with a < b: the proxies a dials b through and b dials a.
+    cuttable: Vec<((u64, u64), [LinkProxy; 2])>,
 }
 
 impl Cluster {
     /// Makes a CA and certificates for nodes `1..=count` (named `n<id>.test`), configures each to
     /// link to all the others (and to admit joiners), starts them all and waits until each serves.
     pub async fn start(count: u64, timing: Timing) -> Cluster {
+        Self::start_with_cuttable(count, timing, &[]).await
+    }
+
+    /// [`Cluster::start`], with each link in `links` (pairs of node ids) running through a pair
+    /// of [`LinkProxy`]s (one for each side's dials), so [`Cluster::cut`] can break that link
+    /// alone.
+    pub async fn start_with_cuttable(count: u64, timing: Timing, links: &[(u64, u64)]) -> Cluster {
         let root = tempfile::tempdir().expect("cluster scratch directory");
         latticed_cluster::pki::write_ca(&root.path().join(PKI_DIR), "clustertest")
             .expect("write the cluster CA");
@@ -102,14 +113,35 @@ impl Cluster {
             .zip(&ports)
             .map(|(&id, p)| (id, p.cluster))
             .collect();
+        let mut cuttable = Vec::new();
+        for &(a, b) in links {
+            let (a, b) = (a.min(b), a.max(b));
+            let address = |id: u64| {
+                peers
+                    .iter()
+                    .find(|(p, _)| *p == id)
+                    .expect("a node of the cluster")
+                    .1
+            };
+            let proxies = [
+                LinkProxy::start(address(b)).await,
+                LinkProxy::start(address(a)).await,
+            ];
+            cuttable.push(((a, b), proxies));
+        }
         let mut cluster = Cluster {
             nodes: Vec::new(),
             root,
             timing,
+            cuttable,
         };
         for (&id, &ports) in ids.iter().zip(&ports) {
-            let others: Vec<(u64, SocketAddr)> =
-                peers.iter().copied().filter(|&(p, _)| p != id).collect();
+            let others: Vec<(u64, SocketAddr)> = peers
+                .iter()
+                .copied()
+                .filter(|&(p, _)| p != id)
+                .map(|(p, address)| (p, cluster.dial_address(id, p).unwrap_or(address)))
+                .collect();
             let node = cluster.prepare(id, ports, &others, None);
             cluster.nodes.push(node);
         }
@@ -150,6 +182,42 @@ impl Cluster {
             .iter_mut()
             .find(|n| n.id == id)
             .unwrap_or_else(|| panic!("the cluster has no node {id}"))
+    }
+
+    /// Where node `from` dials node `to` if their link is cuttable: the proxy of that side.
+    fn dial_address(&self, from: u64, to: u64) -> Option<SocketAddr> {
+        self.cuttable.iter().find_map(|((a, b), [a_to_b, b_to_a])| {
+            if (from, to) == (*a, *b) {
+                Some(a_to_b.address)
+            } else if (from, to) == (*b, *a) {
+                Some(b_to_a.address)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Breaks the cuttable link between `a` and `b`, both ways, until [`Cluster::mend`].
+    pub fn cut(&self, a: u64, b: u64) {
+        for proxy in self.link_proxies(a, b) {
+            proxy.cut();
+        }
+    }
+
+    /// Lets the cuttable link between `a` and `b` through again.
+    pub fn mend(&self, a: u64, b: u64) {
+        for proxy in self.link_proxies(a, b) {
+            proxy.mend();
+        }
+    }
+
+    fn link_proxies(&self, a: u64, b: u64) -> &[LinkProxy; 2] {
+        let key = (a.min(b), a.max(b));
+        self.cuttable
+            .iter()
+            .find(|(link, _)| *link == key)
+            .map(|(_, proxies)| proxies)
+            .unwrap_or_else(|| panic!("the link {a}-{b} was not started cuttable"))
     }
 
     /// Issues node `id`'s certificate and writes its configuration; starts nothing.

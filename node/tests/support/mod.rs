@@ -14,6 +14,7 @@ pub mod files;
 pub mod history;
 pub mod http;
 pub mod json;
+pub mod link_proxy;
 pub mod msg;
 pub mod process;
 pub mod time;
