@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use latticed_actors::outbound::WakeBatch;
-use latticed_actors::tenant::{CoreSnapshot, Foreign, Outbox};
+use latticed_actors::tenant::{incarnation_of, CoreSnapshot, Foreign, Outbox};
 use latticed_actors::{OpSink, Tenant};
 use latticed_cluster::{ClusterEvent, ClusterHandle, NodeId, SendError};
 use latticed_crdt::{Op, OpBody, TenantId};
@@ -34,7 +34,8 @@ const OPS_FRAMES_PER_BATCH: usize = 64;
 /// Version of the encoding of [`ReplFrame`] and everything in it (ops, entries, snapshots),
 /// checked when two nodes link: a node of another build is refused with both versions named,
 /// instead of linking and dropping the link at the first frame it cannot read. Raise it with
-/// every change to that encoding. 1: the first versioned form (`Relayed` and `Links` added).
+/// every change to that encoding. 1: the first versioned form (`Relayed`, `Resync` and `Links`
+/// added).
 pub const FRAME_VERSION: u32 = 1;
 
 /// What nodes say to each other.
@@ -65,17 +66,21 @@ pub enum ReplFrame {
         /// The ops (or pruned-message placeholders).
         entries: Vec<Entry>,
     },
-    /// A live [`ReplFrame::Ops`] frame of another node, passed on by a node linked to both
-    /// because the receiver's own link to its origin is down (reach.rs). Applied like the
-    /// original; never passed on again.
+    /// The ops of an [`ReplFrame::Ops`] frame another node sent of its own, passed on by a node
+    /// linked to both because the receiver's own link to that node is down (reach.rs). Applied
+    /// like the original; never passed on again.
     Relayed {
         /// The tenant.
         tenant: TenantId,
-        /// The causal past of the last op, as its origin sent it.
-        after: VersionVector,
+        /// The causal past of the last op, as its origin sent it (None if it sent none).
+        after: Option<VersionVector>,
         /// The origin's ops.
         entries: Vec<Entry>,
     },
+    /// "You may lack ops I hold for this tenant: tell me what you hold." Sent by a relay whose
+    /// queue to the receiver refused ops to pass on; the receiver answers with its version
+    /// vector, and the catch-up that follows brings what was not passed on.
+    Resync(TenantId),
     /// "These are the nodes I am linked to now": sent to every linked peer whenever a link of
     /// the sender comes up or goes down, and to a peer when its link comes up.
     Links(Vec<NodeId>),
@@ -132,6 +137,8 @@ pub struct Replicator {
     cluster: ClusterHandle<ReplFrame>,
     metrics: ReplMetrics,
     held: parking_lot::Mutex<Vec<HeldFrame>>,
+    /// Peers (and tenants) a [`ReplFrame::Resync`] is waiting to be sent to.
+    resync_asked: Arc<parking_lot::Mutex<HashSet<(NodeId, TenantId)>>>,
     /// How long an unreachable peer's users stay shown to local clients.
     grace: Duration,
 }
@@ -163,6 +170,7 @@ impl Replicator {
             cluster,
             metrics,
             held: parking_lot::Mutex::new(Vec::new()),
+            resync_asked: Arc::default(),
             grace,
         }
     }
@@ -232,6 +240,7 @@ impl Replicator {
                         reach.links_of(from, links);
                         self.reassess(&reach, &mut known, &mut splits, &mut returning);
                     }
+                    ReplFrame::Resync(tenant) => self.send_vectors(from, Some(&tenant)).await,
                     ReplFrame::Vectors(vectors) => {
                         if returning.remove(&from) {
                             self.show_users_of(from, &vectors);
@@ -293,8 +302,8 @@ impl Replicator {
         resync
     }
 
-    /// An op frame from `from`: a live frame of its own ops is first passed on to the peers
-    /// cut off from it (reach.rs), then either kind is applied. Returns the resyncs needed.
+    /// An op frame from `from`: its own ops in it are first passed on to the peers cut off from
+    /// it (reach.rs), then either kind is applied. Returns the resyncs needed.
     fn receive_op_frame(
         &self,
         reach: &Reach,
@@ -307,41 +316,49 @@ impl Replicator {
                 after,
                 entries,
             } => {
-                if let Some(after) = &after {
-                    self.relay(reach, from, &tenant, after, &entries);
-                }
+                self.relay(reach, from, &tenant, after.as_ref(), &entries);
                 self.receive(from, tenant, after, entries)
             }
             ReplFrame::Relayed {
                 tenant,
                 after,
                 entries,
-            } => self.receive(from, tenant, Some(after), entries),
+            } => self.receive(from, tenant, after, entries),
             _ => Vec::new(),
         }
     }
 
-    /// Pass a live frame of `origin`'s ops on to the linked peers whose own link to `origin` is
-    /// down and for which this node is the relay. Catch-up frames are not passed on: a peer gets
-    /// what it lacks through its own version-vector exchanges, and a gap in what it is passed
-    /// starts one with this node. A full queue is waited for on a task of its own; the receiver
-    /// holds back or resyncs whatever that reorders.
+    /// Pass `origin`'s own ops in a frame it sent (live, or from its log when its queue to this
+    /// node was full) on to the linked peers whose own link to `origin` is down and for which
+    /// this node is the relay. Ops of other origins in a catch-up frame are not passed on: they
+    /// reach a peer from their own origin or relay. A gap in what a peer is passed starts a
+    /// version-vector exchange with this node; a queue that refuses a frame gets, once room is
+    /// back, a [`ReplFrame::Resync`], which starts one too.
     fn relay(
         &self,
         reach: &Reach,
         origin: NodeId,
         tenant: &TenantId,
-        after: &VersionVector,
+        after: Option<&VersionVector>,
         entries: &[Entry],
     ) {
         let targets = reach.relay_targets(origin);
         if targets.is_empty() {
             return;
         }
+        let own: Vec<Entry> = entries
+            .iter()
+            .filter(|entry| incarnation_of(entry.id().origin).0 == origin)
+            .cloned()
+            .collect();
+        if own.is_empty() {
+            return;
+        }
+        let count = own.len() as u64;
         let frame = ReplFrame::Relayed {
             tenant: tenant.clone(),
-            after: after.clone(),
-            entries: entries.to_vec(),
+            after: after.cloned(),
+            entries: own,
         };
         let encoded = match self.cluster.encode(&frame) {
             Ok(encoded) => encoded,
@@ -354,21 +371,36 @@ impl Replicator {
             match self.cluster.send_encoded(peer, &encoded) {
                 Ok(()) => {}
                 Err(SendError::QueueFull { .. }) => {
-                    let cluster = self.cluster.clone();
-                    let frame = frame.clone();
-                    tokio::spawn(async move {
-                        if let Err(err) = cluster.send_wait(peer, &frame).await {
-                            tracing::debug!(%peer, %err, "could not pass ops on; the peer resyncs when linked");
-                        }
-                    });
+                    self.ask_to_resync(peer, tenant);
+                    continue;
                 }
                 Err(err) => {
                     tracing::debug!(%peer, %err, "could not pass ops on; the peer resyncs when linked");
                     continue;
                 }
             }
-            self.metrics.ops_relayed.inc_by(entries.len() as u64);
+            self.metrics.ops_relayed.inc_by(count);
         }
+    }
+
+    /// `peer`'s queue refused ops to pass on: once it has room, ask it for its version vector
+    /// of `tenant` (one request waiting per peer and tenant at most).
+    fn ask_to_resync(&self, peer: NodeId, tenant: &TenantId) {
+        if !self.resync_asked.lock().insert((peer, tenant.clone())) {
+            return;
+        }
+        let (cluster, asked, tenant) = (
+            self.cluster.clone(),
+            self.resync_asked.clone(),
+            tenant.clone(),
+        );
+        tokio::spawn(async move {
+            let frame = ReplFrame::Resync(tenant.clone());
+            if let Err(err) = cluster.send_wait(peer, &frame).await {
+                tracing::debug!(%peer, %err, "could not ask a peer to resync; it does when linked again");
+            }
+            asked.lock().remove(&(peer, tenant));
+        });
     }
 
     /// After this node's links or a peer's changed: start the grace period of every known node
