@@ -134,10 +134,13 @@ impl EventLog {
         }
     }
 
-    /// Entries handed to the writer thread and not written yet: a backlog that stays high means
-    /// the storage engine is what limits how fast this node commits.
+    /// Entries handed to the writer thread and not written yet, the batch it is writing
+    /// included: a backlog that stays high means the storage engine is what limits how fast
+    /// this node commits.
     pub fn writer_backlog(&self) -> usize {
-        self.inner.backlog.state.lock().queue.len()
+        let state = self.inner.backlog.state.lock();
+        usize::try_from(state.queued_total.saturating_sub(state.written_total))
+            .unwrap_or(usize::MAX)
     }
 
     /// Waits until every entry handed to [`EventLog::append_behind`] before this call has been
