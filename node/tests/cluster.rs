@@ -759,6 +759,9 @@ async fn a_split_shorter_than_the_grace_period_is_invisible() {
         );
     }
     for node in [1, 3] {
+        // Node 2's messages may have come through the other node (which passes a peer's ops
+        // on to a node not linked to it) before this node's own link to node 2 was back.
+        peers_up_become(&cluster, node, 2.0).await;
         assert!(
             cluster
                 .node(node)

@@ -152,7 +152,27 @@ impl Cluster {
         for node in &mut cluster.nodes {
             node.wait_ready().await;
         }
+        cluster.wait_for_full_mesh().await;
         cluster
+    }
+
+    /// Waits until every node has a link to every other. Nodes pass each other's ops on while a
+    /// link is missing, so a test that needs every link up (to take one down) must not rely on
+    /// traffic arriving to tell it that they are.
+    async fn wait_for_full_mesh(&self) {
+        let want = (self.nodes.len() - 1) as f64;
+        let deadline = Instant::now() + START_TIMEOUT;
+        for node in &self.nodes {
+            while node.metric("latticed_cluster_peers_up") < want {
+                assert!(
+                    Instant::now() < deadline,
+                    "node {} did not link to every peer within {START_TIMEOUT:?}:\n{}",
+                    node.id,
+                    node.log_tail()
+                );
+                tokio::time::sleep(READY_POLL).await;
+            }
+        }
     }
 
     /// Adds and starts the next node, configured with no peers at all and started with
